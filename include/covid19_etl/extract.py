@@ -1,0 +1,180 @@
+"""Extract step: download each source over HTTP(S) (or ``file://``) and archive the raw bytes.
+
+Transport rules: connect and read timeouts, a size cap, retries with exponential backoff for
+transient failures (5xx, 429, timeouts, resets), and no retry for a 4xx or an oversized response.
+The bytes are archived, content-addressed, at ``<raw_root>/<source>/<day>/<sha256>.csv``; the
+task returns only that URL and a few facts (XCom stays small).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from covid19_etl import settings as cfg
+from covid19_etl.storage import write_bytes
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+CHUNK_BYTES = 1 << 16
+
+
+class FetchError(Exception):
+    """A download failed. ``permanent`` failures (4xx, size cap) are not worth retrying."""
+
+    def __init__(self, source: str, message: str, *, permanent: bool) -> None:
+        super().__init__(f"Source {source!r}: {message}")
+        self.source = source
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """An archived download, as XCom carries it."""
+
+    source: str
+    url: str
+    sha256: str
+    size: int
+    fetched_at: str
+
+    def to_xcom(self) -> dict[str, str | int]:
+        """Plain JSON for XCom."""
+        return asdict(self)
+
+
+def redact_url(url: str) -> str:
+    """Scheme, host and path only: query strings and user info may hold tokens."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+def fetch(
+    source: str,
+    url: str,
+    *,
+    max_bytes: int = cfg.MAX_DOWNLOAD_BYTES,
+    connect_timeout: float = cfg.CONNECT_TIMEOUT_S,
+    read_timeout: float = cfg.READ_TIMEOUT_S,
+    attempts: int = 4,
+    backoff_s: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bytes:
+    """Download ``url`` and return its bytes, within the size cap.
+
+    Transient failures are retried ``attempts - 1`` times, waiting ``backoff_s * 2**n`` seconds;
+    when they persist, a non-permanent :class:`FetchError` lets Airflow's own retries take over.
+    """
+    if urlsplit(url).scheme == "file":
+        return _read_file(source, url, max_bytes)
+    for attempt in range(attempts):
+        try:
+            return _get(source, url, max_bytes, connect_timeout, read_timeout)
+        except FetchError as err:
+            if err.permanent or attempt == attempts - 1:
+                raise
+            delay = backoff_s * 2**attempt
+            log.warning(
+                "%s; retrying in %.1f s (attempt %d of %d)", err, delay, attempt + 2, attempts
+            )
+            sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _get(
+    source: str, url: str, max_bytes: int, connect_timeout: float, read_timeout: float
+) -> bytes:
+    import requests
+
+    shown = redact_url(url)
+    try:
+        with requests.get(url, stream=True, timeout=(connect_timeout, read_timeout)) as response:
+            status = response.status_code
+            if status in RETRY_STATUSES or status >= 500:
+                raise FetchError(source, f"HTTP {status} from {shown}", permanent=False)
+            if status >= 400:
+                raise FetchError(source, f"HTTP {status} from {shown}", permanent=True)
+            declared = int(response.headers.get("Content-Length") or 0)
+            if declared > max_bytes:
+                raise _too_large(source, shown, declared, max_bytes)
+            body = bytearray()
+            for chunk in response.iter_content(CHUNK_BYTES):
+                body += chunk
+                if len(body) > max_bytes:
+                    raise _too_large(source, shown, len(body), max_bytes)
+            return bytes(body)
+    except requests.RequestException as err:
+        # Timeouts, resets, refused connections, truncated chunked bodies: all transient.
+        raise FetchError(
+            source, f"{type(err).__name__} while fetching {shown}", permanent=False
+        ) from err
+
+
+def _too_large(source: str, shown: str, size: int, max_bytes: int) -> FetchError:
+    return FetchError(
+        source,
+        f"response from {shown} exceeds the size cap: {size} > {max_bytes} bytes",
+        permanent=True,
+    )
+
+
+def _read_file(source: str, url: str, max_bytes: int) -> bytes:
+    path = Path(urlsplit(url).path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise _too_large(source, url, size, max_bytes)
+        return path.read_bytes()
+    except OSError as err:
+        raise FetchError(source, f"cannot read {url}: {err.strerror}", permanent=True) from err
+
+
+def archive_url(raw_root: str, source: str, day: date, sha256: str) -> str:
+    """``<raw_root>/<source>/<YYYY-MM-DD>/<sha256>.csv``: a re-download of the same bytes is the
+    same object, and a revised file is kept beside the earlier one."""
+    return f"{raw_root.rstrip('/')}/{source}/{day.isoformat()}/{sha256}.csv"
+
+
+def extract_source(source: str, url: str, raw_root: str, day: date) -> RawFile:
+    """Fetch one source and archive it; return where it is and what it was."""
+    fetched_at = datetime.now(UTC).isoformat(timespec="seconds")  # a fact recorded, not a decision
+    data = fetch(source, url)
+    digest = hashlib.sha256(data).hexdigest()
+    target = write_bytes(archive_url(raw_root, source, day, digest), data)
+    log.info(
+        "%s: %d bytes from %s, sha256 %s, archived at %s",
+        source,
+        len(data),
+        redact_url(url),
+        digest,
+        target,
+    )
+    return RawFile(source, target, digest, len(data), fetched_at)
+
+
+def run(day: date) -> dict[str, dict[str, str | int]]:
+    """The ``extract`` task: both sources for the run's day, or a clear failure."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    settings = cfg.load_settings()
+    archived = {}
+    for source in ("nyt", "jhu"):
+        try:
+            archived[source] = extract_source(
+                source, settings.source_url(source), settings.raw_root, day
+            ).to_xcom()
+        except FetchError as err:
+            if err.permanent:
+                raise AirflowFailException(str(err)) from err
+            raise
+    return archived

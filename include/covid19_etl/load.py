@@ -1,0 +1,195 @@
+"""Load step: one transaction that bulk-upserts the day's rows into ``covid19.us_daily``.
+
+Inside a single transaction, under an advisory lock (two runs never interleave their writes):
+
+1. migrate the schema if needed (``sql/NNN_*.sql``, recorded in ``covid19.schema_migrations``);
+2. ``COPY`` the staged CSV into a temporary table;
+3. ``INSERT ... ON CONFLICT (date) DO UPDATE ... WHERE`` the row really changed, so revised
+   history is updated, never duplicated, and an unchanged row is not even rewritten;
+4. record the counts in ``covid19.etl_runs``.
+
+Any failure rolls everything back: the warehouse stays exactly as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from importlib import resources
+from typing import Any
+
+from covid19_etl.settings import SCHEMA, WAREHOUSE_CONN_ID
+
+log = logging.getLogger(__name__)
+
+# Any constant works; this one is "covid19_etl" in ASCII, so it is recognisable in pg_locks.
+ADVISORY_LOCK_KEY = 0x636F766964313965
+STATEMENT_TIMEOUT = "10min"
+
+BOOTSTRAP_SQL = f"""
+CREATE SCHEMA IF NOT EXISTS {SCHEMA};
+CREATE TABLE IF NOT EXISTS {SCHEMA}.schema_migrations (
+    version    integer PRIMARY KEY,
+    name       text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+STAGE_SQL = """
+CREATE TEMPORARY TABLE us_daily_stage (
+    date date PRIMARY KEY, cases bigint NOT NULL, deaths bigint NOT NULL, recovered bigint
+) ON COMMIT DROP
+"""
+COPY_SQL = (
+    "COPY us_daily_stage (date, cases, deaths, recovered) FROM STDIN WITH (FORMAT csv, HEADER true)"
+)
+
+UPSERT_SQL = f"""
+WITH upserted AS (
+    INSERT INTO {SCHEMA}.us_daily AS target
+        (date, cases, deaths, recovered, first_loaded_by, last_changed_by)
+    SELECT date, cases, deaths, recovered, %(run_id)s, %(run_id)s FROM us_daily_stage
+    ON CONFLICT (date) DO UPDATE SET
+        cases = EXCLUDED.cases,
+        deaths = EXCLUDED.deaths,
+        recovered = EXCLUDED.recovered,
+        last_changed_by = EXCLUDED.last_changed_by,
+        last_changed_at = now()
+    WHERE (target.cases, target.deaths, target.recovered)
+        IS DISTINCT FROM (EXCLUDED.cases, EXCLUDED.deaths, EXCLUDED.recovered)
+    -- xmax is 0 only on a freshly inserted row version: tells inserts from updates.
+    RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted
+"""
+
+RUN_SQL = f"""
+INSERT INTO {SCHEMA}.etl_runs (
+    run_id, logical_date, data_interval_start, data_interval_end, as_of, try_number,
+    source_rows, inserted, updated, unchanged, nyt_sha256, jhu_sha256, min_date, max_date
+) VALUES (
+    %(run_id)s, %(logical_date)s, %(data_interval_start)s, %(data_interval_end)s, %(as_of)s,
+    %(try_number)s, %(source_rows)s, %(inserted)s, %(updated)s, %(unchanged)s,
+    %(nyt_sha256)s, %(jhu_sha256)s, %(min_date)s, %(max_date)s
+)
+"""
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What one load changed, and what the table covers afterwards."""
+
+    source_rows: int
+    inserted: int
+    updated: int
+    unchanged: int
+    table_rows: int
+    min_date: str | None
+    max_date: str | None
+
+    def to_xcom(self) -> dict[str, Any]:
+        """Plain JSON for XCom."""
+        return asdict(self)
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """``(version, name, sql)`` for every ``sql/NNN_name.sql`` in the package, in order."""
+    found = []
+    for entry in resources.files("covid19_etl").joinpath("sql").iterdir():
+        if entry.name.endswith(".sql"):
+            version, _, name = entry.name.removesuffix(".sql").partition("_")
+            found.append((int(version), name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def migrate(cursor: Any) -> list[int]:
+    """Apply the migrations this database lacks; return their versions. Idempotent."""
+    cursor.execute(BOOTSTRAP_SQL)
+    cursor.execute(f"SELECT version FROM {SCHEMA}.schema_migrations")
+    applied = {row[0] for row in cursor.fetchall()}
+    new = []
+    for version, name, sql in migrations():
+        if version not in applied:
+            cursor.execute(sql)
+            cursor.execute(
+                f"INSERT INTO {SCHEMA}.schema_migrations (version, name) VALUES (%s, %s)",
+                (version, name),
+            )
+            new.append(version)
+    return new
+
+
+def copy_csv(cursor: Any, sql: str, data: bytes) -> None:
+    """``COPY ... FROM STDIN`` with either driver the Postgres provider may hand us."""
+    if hasattr(cursor, "copy"):  # psycopg 3 (the provider's choice with SQLAlchemy 2)
+        with cursor.copy(sql) as copy:
+            copy.write(data)
+    else:  # psycopg2
+        import io
+
+        cursor.copy_expert(sql, io.BytesIO(data))
+
+
+def upsert(connection: Any, staged_csv: bytes, facts: dict[str, Any]) -> LoadResult:
+    """Load ``staged_csv`` (``date,cases,deaths,recovered`` with a header) in one transaction.
+
+    ``facts`` holds the ``etl_runs`` columns: run_id, logical_date, data_interval_start/end, as_of,
+    try_number, nyt_sha256, jhu_sha256. Commits on success; rolls back on any error.
+    """
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'")
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
+            if new := migrate(cursor):
+                log.info("Applied schema migrations %s", new)
+            cursor.execute(STAGE_SQL)
+            copy_csv(cursor, COPY_SQL, staged_csv)
+            cursor.execute("SELECT count(*) FROM us_daily_stage")
+            source_rows = cursor.fetchone()[0]
+            cursor.execute(UPSERT_SQL, {"run_id": facts["run_id"]})
+            inserted, updated = cursor.fetchone()
+            cursor.execute(f"SELECT count(*), min(date), max(date) FROM {SCHEMA}.us_daily")
+            table_rows, min_date, max_date = cursor.fetchone()
+            result = LoadResult(
+                source_rows=source_rows,
+                inserted=inserted,
+                updated=updated,
+                unchanged=source_rows - inserted - updated,
+                table_rows=table_rows,
+                min_date=min_date.isoformat() if min_date else None,
+                max_date=max_date.isoformat() if max_date else None,
+            )
+            cursor.execute(RUN_SQL, {**facts, **asdict(result)})
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+    return result
+
+
+def warehouse_connection() -> Any:
+    """A DB-API connection to the ``covid19_warehouse`` connection, autocommit off."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    connection = PostgresHook(postgres_conn_id=WAREHOUSE_CONN_ID).get_conn()
+    connection.autocommit = False
+    return connection
+
+
+def run(staged: dict[str, Any], run_facts: dict[str, Any]) -> dict[str, Any]:
+    """The ``load`` task: read the staged CSV and upsert it.
+
+    ``run_facts`` describes the DAG run (see :func:`upsert`); the source checksums come with
+    ``staged``.
+    """
+    from covid19_etl.storage import read_bytes
+
+    checksums = staged["source_sha256"]
+    facts = {**run_facts, "nyt_sha256": checksums["nyt"], "jhu_sha256": checksums["jhu"]}
+    connection = warehouse_connection()
+    try:
+        result = upsert(connection, read_bytes(staged["url"]), facts)
+    finally:
+        connection.close()
+    log.info("Loaded as of %s: %s", run_facts["as_of"], result)
+    return result.to_xcom()

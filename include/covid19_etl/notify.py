@@ -1,0 +1,126 @@
+"""Notify step and failure alerts: SNS through the Amazon provider, or the task log.
+
+Success: a subject and a message with the inserted / updated / unchanged counts, the date range
+the table now covers, and the run's logical date. Failure (any task): the task, the run and the
+error; for malformed input the error is the validation summary naming source, check and rows.
+
+With no topic configured (Variable ``covid19_sns_topic_arn`` unset), the message goes to the
+task log with a warning and nothing fails: a laptop run needs no AWS account.
+
+Cheap to import: the DAG file imports :class:`FailureNotifier` at parse time; boto3 is only
+imported when a message is really published.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow.sdk import BaseNotifier
+
+from covid19_etl.settings import AWS_CONN_ID, DAG_ID, VAR_SNS_TOPIC_ARN
+
+log = logging.getLogger(__name__)
+
+SUBJECT_LIMIT = 100  # SNS: at most 100 printable ASCII characters, no line breaks
+MESSAGE_ERROR_LIMIT = 8000  # plenty for a validation summary; far below SNS's 256 KB
+
+
+def topic_arn() -> str | None:
+    """The SNS topic from its Variable, or None when unset."""
+    from airflow.sdk import Variable
+
+    return Variable.get(VAR_SNS_TOPIC_ARN, default=None) or None
+
+
+def publish(subject: str, message: str, target_arn: str | None) -> str | None:
+    """Publish to SNS and return the message id; without a topic, log the message instead."""
+    subject = _sns_subject(subject)
+    if not target_arn:
+        log.warning(
+            "Variable %s is not set: not publishing to SNS. The message would have been:\n%s\n\n%s",
+            VAR_SNS_TOPIC_ARN,
+            subject,
+            message,
+        )
+        return None
+    from airflow.providers.amazon.aws.hooks.sns import SnsHook
+
+    response = SnsHook(aws_conn_id=AWS_CONN_ID).publish_to_target(
+        target_arn=target_arn, message=message, subject=subject
+    )
+    log.info("Published %r to SNS, message id %s", subject, response["MessageId"])
+    return response["MessageId"]
+
+
+def _sns_subject(subject: str) -> str:
+    printable = "".join(c if 32 <= ord(c) < 127 else " " for c in subject)
+    return printable[:SUBJECT_LIMIT]
+
+
+def success_message(loaded: dict[str, Any], logical_date: str, run_id: str) -> tuple[str, str]:
+    """Subject and body for a completed run."""
+    changed = loaded["inserted"] + loaded["updated"]
+    subject = f"[{DAG_ID}] {logical_date}: {changed} rows updated"
+    body = "\n".join(
+        [
+            f"The {DAG_ID} run for {logical_date} completed.",
+            "",
+            f"Rows updated in covid19.us_daily: {changed}",
+            f"  inserted:  {loaded['inserted']}",
+            f"  updated:   {loaded['updated']} (revised history)",
+            f"  unchanged: {loaded['unchanged']}",
+            f"Rows in this run's source data: {loaded['source_rows']}",
+            f"The table now covers {loaded['min_date']} to {loaded['max_date']} "
+            f"({loaded['table_rows']} days).",
+            "",
+            f"Run: {run_id}",
+        ]
+    )
+    return subject, body
+
+
+def failure_message(context: Any) -> tuple[str, str]:
+    """Subject and body for a failed task, from the Airflow callback context."""
+    ti = context["ti"]
+    logical = _day(context)
+    error = str(context.get("exception") or "unknown error")
+    if len(error) > MESSAGE_ERROR_LIMIT:
+        error = error[:MESSAGE_ERROR_LIMIT] + "\n[... cut; the task log has the rest]"
+    subject = f"[{DAG_ID}] FAILED {ti.task_id} for {logical}"
+    body = "\n".join(
+        [
+            f"The {DAG_ID} run for {logical} failed at task {ti.task_id!r} (try {ti.try_number}).",
+            "",
+            error,
+            "",
+            f"Run: {context.get('run_id', ti.run_id)}",
+            "Later days wait for this one (depends_on_past). Fix or wait for the upstream, then",
+            "clear this run in the Airflow UI (Clear > the failed task with its upstream and",
+            "downstream, or the whole run); the blocked days then follow in order.",
+        ]
+    )
+    return subject, body
+
+
+def _day(context: Any) -> str:
+    start = context.get("data_interval_start")
+    return start.date().isoformat() if start else str(context.get("logical_date"))
+
+
+class FailureNotifier(BaseNotifier):
+    """``on_failure_callback`` for every task: publish what failed, never raise."""
+
+    def notify(self, context: Any) -> None:
+        """Publish the failure; a broken alert path is logged, not raised over the real error."""
+        try:
+            subject, body = failure_message(context)
+            publish(subject, body, topic_arn())
+        except Exception:
+            log.exception("Could not publish the failure notification")
+
+
+def run(loaded: dict[str, Any], logical_date: str, run_id: str) -> str | None:
+    """The ``notify`` task: publish the success message; return the SNS message id."""
+    subject, body = success_message(loaded, logical_date, run_id)
+    return publish(subject, body, topic_arn())

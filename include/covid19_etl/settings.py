@@ -1,0 +1,92 @@
+"""Names other tools rely on, and the settings read from Airflow at run time.
+
+Parse-time code (the DAG file) may only use :func:`start_date_from_env` and the constants; the
+Airflow Variables are read by :func:`load_settings`, which runs inside a task.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+log = logging.getLogger(__name__)
+
+DAG_ID = "covid19_etl"
+WAREHOUSE_CONN_ID = "covid19_warehouse"
+AWS_CONN_ID = "aws_default"
+SCHEMA = "covid19"
+
+VAR_NYT_URL = "covid19_nyt_url"
+VAR_JHU_URL = "covid19_jhu_url"
+VAR_RAW_ROOT = "covid19_raw_root"
+VAR_SNS_TOPIC_ARN = "covid19_sns_topic_arn"
+
+DEFAULT_NYT_URL = "https://raw.githubusercontent.com/nytimes/covid-19-data/master/us.csv"
+DEFAULT_JHU_URL = (
+    "https://raw.githubusercontent.com/datasets/covid-19/main/data/"
+    "time-series-19-covid-combined.csv"
+)
+
+START_DATE_ENV = "COVID19_ETL_START_DATE"
+# The first run loads the whole history as of its day, so catch-up does not need to start in
+# 2020: a recent default keeps a fresh deployment to a few dozen runs instead of thousands.
+DEFAULT_START_DATE = "2026-11-01"
+
+# Transport limits for one download. The JHU file is ~4.2 MB today; 64 MiB leaves room for
+# growth while stopping a runaway or wrong response before it fills a worker's memory.
+MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
+CONNECT_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 60.0
+
+
+def start_date_from_env(environ: Mapping[str, str] = os.environ) -> datetime:
+    """Return the DAG's ``start_date`` from ``COVID19_ETL_START_DATE`` (ISO date, UTC midnight).
+
+    This is a parse-time setting (changing it changes the schedule), so it is an environment
+    variable and not an Airflow Variable, which must not be read while parsing.
+    """
+    raw = environ.get(START_DATE_ENV, "").strip() or DEFAULT_START_DATE
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError as err:
+        raise ValueError(f"{START_DATE_ENV} must be an ISO date (2021-03-01), not {raw!r}") from err
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Run-time settings, all from Airflow Variables (env vars or a secrets backend)."""
+
+    nyt_url: str
+    jhu_url: str
+    raw_root: str
+    sns_topic_arn: str | None
+
+    def source_url(self, source: str) -> str:
+        """The URL a source is downloaded from."""
+        return {"nyt": self.nyt_url, "jhu": self.jhu_url}[source]
+
+
+def default_raw_root(environ: Mapping[str, str] = os.environ) -> str:
+    """A local archive under ``$AIRFLOW_HOME`` for machines where no Variable is set."""
+    home = environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+    return f"file://{os.path.abspath(home)}/covid19/raw"
+
+
+def load_settings() -> Settings:
+    """Read the Variables. Call only at run time, inside a task or a callback."""
+    from airflow.sdk import Variable
+
+    raw_root = Variable.get(VAR_RAW_ROOT, default=None)
+    if not raw_root:
+        raw_root = default_raw_root()
+        log.warning("Variable %s is not set; archiving raw files under %s", VAR_RAW_ROOT, raw_root)
+    return Settings(
+        nyt_url=Variable.get(VAR_NYT_URL, default=DEFAULT_NYT_URL),
+        jhu_url=Variable.get(VAR_JHU_URL, default=DEFAULT_JHU_URL),
+        raw_root=raw_root.rstrip("/"),
+        sns_topic_arn=Variable.get(VAR_SNS_TOPIC_ARN, default=None) or None,
+    )

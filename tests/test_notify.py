@@ -1,0 +1,99 @@
+"""Notifications through the Amazon provider's SnsHook against the moto server (real HTTP)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+import pytest
+
+from covid19_etl import notify
+
+LOADED = {
+    "source_rows": 420,
+    "inserted": 1,
+    "updated": 213,
+    "unchanged": 206,
+    "table_rows": 420,
+    "min_date": "2020-01-22",
+    "max_date": "2021-03-16",
+}
+
+
+def failure_context(error: Exception) -> dict:
+    return {
+        "ti": SimpleNamespace(task_id="validate", try_number=1, run_id="scheduled__2021-03-16"),
+        "run_id": "scheduled__2021-03-16",
+        "data_interval_start": datetime(2021, 3, 16, tzinfo=UTC),
+        "exception": error,
+    }
+
+
+def test_success_message_has_the_counts_range_and_day():
+    subject, body = notify.success_message(LOADED, "2021-03-16", "scheduled__2021-03-16")
+
+    assert subject == "[covid19_etl] 2021-03-16: 214 rows updated"
+    assert "inserted:  1" in body and "updated:   213" in body and "unchanged: 206" in body
+    assert "2020-01-22 to 2021-03-16 (420 days)" in body
+    assert "scheduled__2021-03-16" in body
+
+
+@pytest.mark.integration
+def test_notify_task_publishes_to_sns(sns_topic):
+    message_id = notify.run(LOADED, "2021-03-16", "scheduled__2021-03-16")
+
+    [message] = sns_topic.messages()
+    assert message["MessageId"] == message_id
+    assert message["Subject"] == "[covid19_etl] 2021-03-16: 214 rows updated"
+    assert "Rows updated in covid19.us_daily: 214" in message["Message"]
+
+
+def test_without_a_topic_the_message_goes_to_the_log(caplog, monkeypatch):
+    monkeypatch.delenv("AIRFLOW_VAR_COVID19_SNS_TOPIC_ARN", raising=False)
+
+    with caplog.at_level(logging.WARNING, logger="covid19_etl.notify"):
+        assert notify.run(LOADED, "2021-03-16", "scheduled__2021-03-16") is None
+
+    assert "covid19_sns_topic_arn is not set" in caplog.text
+    assert "214 rows updated" in caplog.text
+
+
+@pytest.mark.integration
+def test_failure_notifier_publishes_the_error(sns_topic):
+    error = Exception("Malformed input from source 'nyt': 1 check(s) failed\n- csv_parses (empty)")
+
+    notify.FailureNotifier().notify(failure_context(error))
+
+    [message] = sns_topic.messages()
+    assert message["Subject"] == "[covid19_etl] FAILED validate for 2021-03-16"
+    assert "source 'nyt'" in message["Message"]
+    assert "csv_parses" in message["Message"]
+    assert "clear" in message["Message"].lower()
+
+
+@pytest.mark.integration
+def test_a_broken_alert_path_never_hides_the_real_failure(sns_topic, monkeypatch, caplog):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_DEFAULT",
+        '{"conn_type": "aws", "extra": {"region_name": "us-east-1", '
+        '"endpoint_url": "http://127.0.0.1:9", "config_kwargs": {"retries": {"max_attempts": 1}}}}',
+    )
+
+    notify.FailureNotifier().notify(failure_context(Exception("boom")))  # does not raise
+
+    assert "Could not publish the failure notification" in caplog.text
+
+
+def test_subject_fits_sns_rules():
+    subject = notify._sns_subject("[covid19_etl] FAILED → validate\n" + "x" * 200)
+
+    assert len(subject) == 100
+    assert subject.isascii() and "\n" not in subject
+
+
+def test_long_errors_are_cut_in_the_message():
+    _, body = notify.failure_message(failure_context(Exception("x" * 20000)))
+
+    assert len(body) < 9000
+    assert "the task log has the rest" in body

@@ -4,8 +4,8 @@ aws_region  = "eu-west-1"
 environment = "dev"
 
 # First logical date of the DAG. With catchup, each day from here to today runs once, in order;
-# the first run loads the full history.
-etl_start_date = "2023-03-01"
+# the first run loads the whole history as of its day, so a recent date keeps catch-up short.
+etl_start_date = "2026-11-01"
 
 network_mode           = "nat"
 single_nat_gateway     = true

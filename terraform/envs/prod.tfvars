@@ -3,7 +3,7 @@
 aws_region  = "eu-west-1"
 environment = "prod"
 
-etl_start_date = "2023-03-01"
+etl_start_date = "2026-11-01"
 
 network_mode            = "nat"
 single_nat_gateway      = false

@@ -35,9 +35,23 @@ REPRESENTS = re.compile(
 )
 ANCHOR = re.compile(r"/docs/[a-z-]+/\w+#(?P<attr>\w+) ")
 BLOCK_SUMMARY = re.compile(r"^(?P<attr>\w+) block\.")
-META_ARGUMENTS = {"count", "for_each", "depends_on", "provider", "lifecycle", "provisioner", "connection"}
+META_ARGUMENTS = {
+    "count",
+    "for_each",
+    "depends_on",
+    "provider",
+    "lifecycle",
+    "provisioner",
+    "connection",
+}
 BUILTIN_TYPES = {"terraform_data"}
-HIDDEN_KEYS = {"__is_block__", "__comments__", "__inline_comments__", "__start_line__", "__end_line__"}
+HIDDEN_KEYS = {
+    "__is_block__",
+    "__comments__",
+    "__inline_comments__",
+    "__start_line__",
+    "__end_line__",
+}
 
 
 def snake(name: str) -> str:
@@ -115,7 +129,9 @@ def parse_configuration(tf_dir: Path) -> dict[Path, dict[str, Any]]:
     import hcl2
     from hcl2 import SerializationOptions
 
-    options = SerializationOptions(strip_string_quotes=True, with_comments=False, explicit_blocks=True)
+    options = SerializationOptions(
+        strip_string_quotes=True, with_comments=False, explicit_blocks=True
+    )
     parsed = {}
     for path in sorted(tf_dir.rglob("*.tf")):
         if ".terraform" in path.parts:
@@ -126,7 +142,11 @@ def parse_configuration(tf_dir: Path) -> dict[Path, dict[str, Any]]:
 
 
 def _is_block(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) and v.get("__is_block__") for v in value)
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(v, dict) and v.get("__is_block__") for v in value)
+    )
 
 
 def check_body(body: dict[str, Any], schema: dict[str, Any], where: str, errors: list[str]) -> int:
@@ -142,15 +162,21 @@ def check_body(body: dict[str, Any], schema: dict[str, Any], where: str, errors:
                         continue
                     checked += 1
                     if label not in schema["blocks"]:
-                        errors.append(f"{where}: dynamic block {label!r} is not a block of this resource")
+                        errors.append(
+                            f"{where}: dynamic block {label!r} is not a block of this resource"
+                        )
                         continue
                     for content in dyn_body.get("content", []):
-                        checked += check_body(content, schema["blocks"][label], f"{where}.{label}", errors)
+                        checked += check_body(
+                            content, schema["blocks"][label], f"{where}.{label}", errors
+                        )
             continue
         checked += 1
         if _is_block(value):
             if key not in schema["blocks"]:
-                errors.append(f"{where}: {key!r} is not a block here (blocks: {sorted(schema['blocks'])})")
+                errors.append(
+                    f"{where}: {key!r} is not a block here (blocks: {sorted(schema['blocks'])})"
+                )
                 continue
             for item in value:
                 checked += check_body(item, schema["blocks"][key], f"{where}.{key}", errors)
@@ -159,7 +185,9 @@ def check_body(body: dict[str, Any], schema: dict[str, Any], where: str, errors:
     return checked
 
 
-REFERENCE = re.compile(r"(?<![\w.])(?P<prefix>data\.|ephemeral\.)?(?P<type>aws_\w+)\.(?P<name>\w+)(?:\[[^\]]*\])?\.(?P<attr>[a-z]\w*)")
+REFERENCE = re.compile(
+    r"(?<![\w.])(?P<prefix>data\.|ephemeral\.)?(?P<type>aws_\w+)\.(?P<name>\w+)(?:\[[^\]]*\])?\.(?P<attr>[a-z]\w*)"
+)
 
 
 def check(tf_dir: Path, schema: dict[str, Any]) -> tuple[list[str], dict[str, int]]:
@@ -183,7 +211,9 @@ def check(tf_dir: Path, schema: dict[str, Any]) -> tuple[list[str], dict[str, in
                             continue
                         stats["blocks"] += 1
                         if rtype not in schema[kind]:
-                            errors.append(f"{where}: unknown {kind} type {rtype!r} in hashicorp/aws")
+                            errors.append(
+                                f"{where}: unknown {kind} type {rtype!r} in hashicorp/aws"
+                            )
                             continue
                         stats["names"] += check_body(body, schema[kind][rtype], where, errors)
 
@@ -191,13 +221,18 @@ def check(tf_dir: Path, schema: dict[str, Any]) -> tuple[list[str], dict[str, in
     for path in sorted(tf_dir.rglob("*.tf")):
         text = path.read_text()
         for match in REFERENCE.finditer(text):
-            kind = {"data.": "data", "ephemeral.": "ephemeral"}.get(match.group("prefix") or "", "resource")
+            kind = {"data.": "data", "ephemeral.": "ephemeral"}.get(
+                match.group("prefix") or "", "resource"
+            )
             rtype, rname, attr = match.group("type"), match.group("name"), match.group("attr")
             if (kind, rtype, rname) not in declared or rtype not in schema[kind]:
                 continue
             stats["references"] += 1
             if attr not in schema[kind][rtype]["attributes"]:
-                errors.append(f"{path.relative_to(tf_dir)}: {match.group(0)!r}: {rtype} has no attribute {attr!r}")
+                errors.append(
+                    f"{path.relative_to(tf_dir)}: {match.group(0)!r}: "
+                    f"{rtype} has no attribute {attr!r}"
+                )
     return errors, stats
 
 
@@ -205,7 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("tf_dir", type=Path)
     parser.add_argument(
-        "--schema-cache", type=Path, help="JSON file to reuse the extracted schema from (written if missing)"
+        "--schema-cache",
+        type=Path,
+        help="JSON file to reuse the extracted schema from (written if missing)",
     )
     args = parser.parse_args(argv)
 
@@ -218,8 +255,9 @@ def main(argv: list[str] | None = None) -> int:
             args.schema_cache.write_text(json.dumps(schema))
     errors, stats = check(args.tf_dir, schema)
     summary = (
-        f"hashicorp/aws {schema['provider_version']} schema: {stats['files']} files, {stats['blocks']} "
-        f"aws blocks, {stats['names']} argument/block names, {stats['references']} attribute references"
+        f"hashicorp/aws {schema['provider_version']} schema: {stats['files']} files, "
+        f"{stats['blocks']} aws blocks, {stats['names']} argument/block names, "
+        f"{stats['references']} attribute references"
     )
     for error in errors:
         print(f"ERROR {error}")

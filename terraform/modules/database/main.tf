@@ -39,6 +39,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgres" {
   ip_protocol                  = "tcp"
   from_port                    = var.port
   to_port                      = var.port
+  tags                         = var.tags
 }
 
 resource "aws_db_parameter_group" "this" {

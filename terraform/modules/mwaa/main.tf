@@ -103,6 +103,7 @@ resource "aws_vpc_security_group_ingress_rule" "self" {
   description                  = "MWAA components talk to each other"
   referenced_security_group_id = aws_security_group.this.id
   ip_protocol                  = "-1"
+  tags                         = var.tags
 }
 
 # Private web server access (VPN, bastion, peered network): HTTPS from the listed CIDRs only.
@@ -115,6 +116,7 @@ resource "aws_vpc_security_group_ingress_rule" "webserver" {
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
+  tags              = var.tags
 }
 
 resource "aws_vpc_security_group_egress_rule" "all" {
@@ -123,6 +125,7 @@ resource "aws_vpc_security_group_egress_rule" "all" {
   description       = "MWAA outbound (AWS APIs, RDS, PyPI, upstream CSVs)"
   cidr_ipv4         = "0.0.0.0/0"
   ip_protocol       = "-1"
+  tags              = var.tags
 }
 
 # ---------------------------------------------------------------------------------------------

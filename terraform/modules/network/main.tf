@@ -181,6 +181,7 @@ resource "aws_vpc_security_group_ingress_rule" "endpoints_https" {
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
+  tags              = var.tags
 }
 
 resource "aws_vpc_endpoint" "interface" {

@@ -1,0 +1,424 @@
+#!/usr/bin/env python3
+"""Build the MWAA bundle and deploy it to the environment's S3 bucket.
+
+Layout in the bucket (what MWAA expects, decided in the pipeline issue):
+
+    s3://<bucket>/dags/covid19_etl_dag.py   the DAG files (dags/, nothing else)
+    s3://<bucket>/plugins.zip               include/* and plugins/* at the zip root, so
+                                            ``import covid19_etl`` works in every component
+    s3://<bucket>/requirements.txt          the repository's requirements.txt, as is
+
+startup.sh is owned by Terraform (it carries COVID19_ETL_START_DATE), not by this script.
+
+plugins.zip is reproducible: entries sorted, fixed timestamps and permissions, no
+__pycache__/*.pyc, so its S3 object version (which MWAA pins) only changes when its content
+does. An upload is skipped when the object in S3 already carries the same sha256.
+
+Usage:
+    deploy_bundle.py --dry-run                 # offline: build, print the exact S3 layout
+    deploy_bundle.py --build-only --out DIR    # offline: build into DIR (used by the tests)
+    deploy_bundle.py                           # upload, then point MWAA at the new versions
+
+Bucket and environment: --bucket/--environment, else $BUNDLE_BUCKET/$MWAA_ENVIRONMENT, else
+``terraform -chdir=terraform output``. boto3 is only imported for a real deploy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+DAGS_PREFIX = "dags/"
+PLUGINS_KEY = "plugins.zip"
+REQUIREMENTS_KEY = "requirements.txt"
+SHA256_METADATA = "sha256"  # stored as x-amz-meta-sha256 on every uploaded object
+
+# Earliest timestamp a zip entry can hold; any fixed value makes the archive reproducible.
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+EXCLUDED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".ipynb_checkpoints"}
+EXCLUDED_SUFFIXES = {".pyc", ".pyo"}
+EXCLUDED_NAMES = {".DS_Store", "Thumbs.db"}
+DAG_SUFFIXES = {".py"}
+DAG_EXTRA_FILES = {".airflowignore"}
+
+BUCKET_PLACEHOLDER = "<bundle-bucket>"
+
+
+class DeployError(RuntimeError):
+    """A deploy cannot go on; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Artefact:
+    """One object of the bundle: its S3 key and the built file it is uploaded from."""
+
+    key: str
+    path: Path
+    content_type: str
+
+    @property
+    def data(self) -> bytes:
+        return self.path.read_bytes()
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+
+@dataclass
+class Bundle:
+    """The built bundle: DAG files, plugins.zip and requirements.txt, in a build directory."""
+
+    root: Path
+    dags: list[Artefact] = field(default_factory=list)
+    plugins: Artefact | None = None
+    requirements: Artefact | None = None
+
+    @property
+    def artefacts(self) -> list[Artefact]:
+        extra = [a for a in (self.plugins, self.requirements) if a is not None]
+        return [*self.dags, *extra]
+
+    def zip_entries(self) -> list[str]:
+        assert self.plugins is not None
+        with zipfile.ZipFile(self.plugins.path) as zf:
+            return zf.namelist()
+
+
+# ---------------------------------------------------------------------------------------------
+# Build (offline)
+# ---------------------------------------------------------------------------------------------
+def _is_excluded(path: Path, base: Path) -> bool:
+    rel = path.relative_to(base)
+    if any(part in EXCLUDED_DIRS for part in rel.parts):
+        return True
+    return path.suffix in EXCLUDED_SUFFIXES or path.name in EXCLUDED_NAMES
+
+
+def _files_under(base: Path) -> list[Path]:
+    if not base.is_dir():
+        return []
+    return sorted(
+        p
+        for p in base.rglob("*")
+        if p.is_file() and not p.is_symlink() and not _is_excluded(p, base)
+    )
+
+
+def build_plugins_zip(sources: list[Path], dest: Path) -> list[str]:
+    """Zip the contents of each source directory at the archive root, reproducibly.
+
+    Two sources must not provide the same path: that would silently shadow code.
+    """
+    entries: dict[str, Path] = {}
+    for base in sources:
+        for path in _files_under(base):
+            name = path.relative_to(base).as_posix()
+            if name in entries:
+                raise DeployError(
+                    f"{name} exists in both {entries[name].parent} and {path.parent}; "
+                    "plugins.zip would contain it twice"
+                )
+            entries[name] = path
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(dest, "w") as zf:
+        for name in sorted(entries):
+            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # Unix, so that the permission bits below are honoured
+            info.external_attr = (stat.S_IFREG | 0o644) << 16
+            zf.writestr(info, entries[name].read_bytes(), compresslevel=9)
+    return sorted(entries)
+
+
+def build(repo_root: Path, out_dir: Path) -> Bundle:
+    """Build the bundle from the repository into out_dir (which is emptied first)."""
+    dags_dir = repo_root / "dags"
+    include_dir = repo_root / "include"
+    plugins_dir = repo_root / "plugins"
+    requirements = repo_root / "requirements.txt"
+
+    if not (include_dir / "covid19_etl" / "__init__.py").is_file():
+        raise DeployError(f"{include_dir}/covid19_etl/__init__.py is missing: nothing to ship")
+    if not requirements.is_file():
+        raise DeployError(f"{requirements} is missing: MWAA needs the requirements file")
+
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    bundle = Bundle(root=out_dir)
+
+    # dags/: only DAG files (and .airflowignore); the package travels in plugins.zip.
+    for path in _files_under(dags_dir):
+        rel = path.relative_to(dags_dir)
+        if path.suffix not in DAG_SUFFIXES and path.name not in DAG_EXTRA_FILES:
+            continue
+        target = out_dir / "dags" / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        content_type = "text/x-python" if path.suffix == ".py" else "text/plain"
+        bundle.dags.append(Artefact(DAGS_PREFIX + rel.as_posix(), target, content_type))
+    if not any(a.key.endswith(".py") for a in bundle.dags):
+        raise DeployError(f"no DAG file found under {dags_dir}")
+
+    plugins_zip = out_dir / PLUGINS_KEY
+    build_plugins_zip([include_dir, plugins_dir], plugins_zip)
+    bundle.plugins = Artefact(PLUGINS_KEY, plugins_zip, "application/zip")
+
+    req_copy = out_dir / REQUIREMENTS_KEY
+    shutil.copyfile(requirements, req_copy)
+    bundle.requirements = Artefact(REQUIREMENTS_KEY, req_copy, "text/plain")
+    return bundle
+
+
+def describe(bundle: Bundle, bucket: str) -> str:
+    """The exact S3 layout the bundle maps to, one object a line, plus the zip's contents."""
+    lines = [f"S3 layout for s3://{bucket}/ (dags/ holds exactly these files):"]
+    for a in bundle.artefacts:
+        lines.append(f"  s3://{bucket}/{a.key}  {a.size} bytes  sha256={a.sha256}")
+    lines.append(f"{PLUGINS_KEY} contents (zip root, on sys.path in every Airflow component):")
+    lines.extend(f"  {name}" for name in bundle.zip_entries())
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Deploy (network)
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class UploadResult:
+    key: str
+    version_id: str | None
+    uploaded: bool
+
+
+def _terraform_output(name: str, tf_dir: Path) -> str | None:
+    terraform = shutil.which("terraform")
+    if terraform is None or not tf_dir.is_dir():
+        return None
+    proc = subprocess.run(  # noqa: S603 - fixed argv, no shell
+        [terraform, f"-chdir={tf_dir}", "output", "-raw", name],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    value = proc.stdout.strip()
+    return value if proc.returncode == 0 and value else None
+
+
+def resolve(value: str | None, env_var: str, tf_output: str, tf_dir: Path) -> str | None:
+    return value or os.environ.get(env_var) or _terraform_output(tf_output, tf_dir)
+
+
+def upload(s3: Any, bucket: str, artefact: Artefact) -> UploadResult:
+    """Put the artefact unless S3 already holds the same content (same sha256 metadata)."""
+    from botocore.exceptions import ClientError
+
+    digest = artefact.sha256
+    try:
+        head = s3.head_object(Bucket=bucket, Key=artefact.key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in {"404", "NoSuchKey", "NotFound"}:
+            raise
+        head = None
+    if head is not None and head.get("Metadata", {}).get(SHA256_METADATA) == digest:
+        return UploadResult(artefact.key, head.get("VersionId"), uploaded=False)
+
+    data = artefact.data
+    response = s3.put_object(
+        Bucket=bucket,
+        Key=artefact.key,
+        Body=data,
+        ContentType=artefact.content_type,
+        Metadata={SHA256_METADATA: digest},
+        # S3 verifies the body against this and rejects a corrupted upload.
+        ChecksumSHA256=base64.b64encode(hashlib.sha256(data).digest()).decode(),
+    )
+    return UploadResult(artefact.key, response.get("VersionId"), uploaded=True)
+
+
+def stale_dag_keys(s3: Any, bucket: str, keep: set[str]) -> list[str]:
+    paginator = s3.get_paginator("list_objects_v2")
+    stale = []
+    for page in paginator.paginate(Bucket=bucket, Prefix=DAGS_PREFIX):
+        stale.extend(o["Key"] for o in page.get("Contents", []) if o["Key"] not in keep)
+    return sorted(stale)
+
+
+def update_environment(
+    mwaa: Any,
+    name: str,
+    plugins_version: str,
+    requirements_version: str,
+    wait_seconds: float,
+    poll_seconds: float = 30.0,
+    log=print,
+) -> bool:
+    """Point the environment at the given object versions. Returns True if an update started."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        env = mwaa.get_environment(Name=name)["Environment"]
+        status = env.get("Status")
+        current = (env.get("PluginsS3ObjectVersion"), env.get("RequirementsS3ObjectVersion"))
+        if current == (plugins_version, requirements_version):
+            log(f"MWAA {name} already uses these plugins.zip/requirements.txt versions")
+            return False
+        if status == "AVAILABLE":
+            break
+        if status in {"CREATING", "UPDATING", "CREATING_SNAPSHOT", "MAINTENANCE", "PENDING"}:
+            if time.monotonic() >= deadline:
+                raise DeployError(
+                    f"MWAA {name} is {status}; the bundle is uploaded. Re-run the deploy "
+                    "when it is AVAILABLE to switch the environment to the new versions."
+                )
+            log(f"MWAA {name} is {status}; waiting {poll_seconds:.0f}s")
+            time.sleep(poll_seconds)
+            continue
+        raise DeployError(f"MWAA {name} is {status}; fix the environment first (see its console)")
+
+    mwaa.update_environment(
+        Name=name,
+        PluginsS3ObjectVersion=plugins_version,
+        RequirementsS3ObjectVersion=requirements_version,
+    )
+    log(
+        f"MWAA {name}: update started (plugins.zip {plugins_version}, requirements.txt "
+        f"{requirements_version}); it takes about 10-20 minutes"
+    )
+    return True
+
+
+def deploy(
+    bundle: Bundle,
+    bucket: str,
+    environment: str | None,
+    s3: Any,
+    mwaa: Any | None,
+    wait_seconds: float,
+    log=print,
+) -> dict[str, UploadResult]:
+    results = {a.key: upload(s3, bucket, a) for a in bundle.artefacts}
+    for r in results.values():
+        log(
+            f"{'uploaded ' if r.uploaded else 'unchanged'} s3://{bucket}/{r.key} "
+            f"(version {r.version_id})"
+        )
+
+    for key in stale_dag_keys(s3, bucket, {a.key for a in bundle.dags}):
+        s3.delete_object(Bucket=bucket, Key=key)
+        log(f"deleted   s3://{bucket}/{key} (not in the bundle)")
+
+    plugins_version = results[PLUGINS_KEY].version_id
+    requirements_version = results[REQUIREMENTS_KEY].version_id
+    if not plugins_version or not requirements_version:
+        raise DeployError(f"s3://{bucket} returned no object versions: is versioning enabled?")
+    if environment and mwaa is not None:
+        update_environment(
+            mwaa, environment, plugins_version, requirements_version, wait_seconds, log=log
+        )
+    else:
+        log("no MWAA environment given: objects uploaded, environment not updated")
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--dry-run", action="store_true", help="build and print the S3 layout; no network"
+    )
+    mode.add_argument(
+        "--build-only", action="store_true", help="build into --out; print nothing else"
+    )
+    p.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "mwaa", help="build directory")
+    p.add_argument("--repo-root", type=Path, default=REPO_ROOT, help="repository to build from")
+    p.add_argument("--bucket", help="bundle bucket (default: $BUNDLE_BUCKET or terraform output)")
+    p.add_argument(
+        "--environment", help="MWAA environment (default: $MWAA_ENVIRONMENT or terraform output)"
+    )
+    p.add_argument(
+        "--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    )
+    p.add_argument("--terraform-dir", type=Path, default=REPO_ROOT / "terraform")
+    p.add_argument(
+        "--no-update", action="store_true", help="upload only; do not update the environment"
+    )
+    p.add_argument(
+        "--wait-minutes",
+        type=float,
+        default=45,
+        help="how long to wait for a busy environment (default 45)",
+    )
+    p.add_argument("--json", action="store_true", help="with --dry-run: print the layout as JSON")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        bundle = build(args.repo_root.resolve(), args.out.resolve())
+        if args.build_only:
+            return 0
+        if args.dry_run:
+            bucket = args.bucket or os.environ.get("BUNDLE_BUCKET") or BUCKET_PLACEHOLDER
+            if args.json:
+                layout = {
+                    "bucket": bucket,
+                    "objects": [
+                        {"key": a.key, "size": a.size, "sha256": a.sha256} for a in bundle.artefacts
+                    ],
+                    "plugins_zip_entries": bundle.zip_entries(),
+                }
+                print(json.dumps(layout, indent=2))
+            else:
+                print(describe(bundle, bucket))
+                print("Dry run: nothing was uploaded.")
+            return 0
+
+        bucket = resolve(args.bucket, "BUNDLE_BUCKET", "bundle_bucket_name", args.terraform_dir)
+        if not bucket:
+            raise DeployError(
+                "no bucket: pass --bucket, set BUNDLE_BUCKET, or run after terraform apply"
+            )
+        environment = None
+        if not args.no_update:
+            environment = resolve(
+                args.environment, "MWAA_ENVIRONMENT", "mwaa_environment_name", args.terraform_dir
+            )
+
+        import boto3  # only a real deploy needs AWS
+
+        session = boto3.session.Session(region_name=args.region)
+        s3 = session.client("s3")
+        mwaa = session.client("mwaa") if environment else None
+        print(describe(bundle, bucket))
+        deploy(bundle, bucket, environment, s3, mwaa, wait_seconds=args.wait_minutes * 60)
+        return 0
+    except DeployError as exc:
+        print(f"deploy_bundle: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

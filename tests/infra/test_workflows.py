@@ -1,0 +1,96 @@
+"""The two GitHub workflows validate against the GitHub workflow schema and do what the issue
+asks: CI runs ruff, the tests and `terraform init -backend=false && terraform validate`; Deploy
+runs on main, through an OIDC role, and builds and uploads the bundle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from infra_support import REPO_ROOT, WORKFLOWS_DIR, run, tool_env
+
+CI = WORKFLOWS_DIR / "ci.yml"
+DEPLOY = WORKFLOWS_DIR / "deploy.yml"
+
+
+def _load(path) -> dict[str, Any]:
+    doc = yaml.safe_load(path.read_text())
+    # YAML 1.1 reads the bare key `on` as True.
+    if True in doc:
+        doc["on"] = doc.pop(True)
+    return doc
+
+
+def _run_lines(doc: dict[str, Any]) -> list[str]:
+    return [step["run"] for job in doc["jobs"].values() for step in job["steps"] if "run" in step]
+
+
+def _uses(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [step for job in doc["jobs"].values() for step in job["steps"] if "uses" in step]
+
+
+def test_workflows_validate_against_the_github_schema(uv: str, tool_pins: dict[str, str]) -> None:
+    result = run(
+        [
+            uv,
+            "tool",
+            "run",
+            "--from",
+            tool_pins["CHECK_JSONSCHEMA_PIN"],
+            "check-jsonschema",
+            "--builtin-schema",
+            "vendor.github-workflows",
+            str(CI),
+            str(DEPLOY),
+        ],
+        env=tool_env(),
+    )
+    assert result.returncode == 0, result.output
+    assert "ok -- validation done" in result.stdout
+
+
+def test_ci_runs_ruff_tests_and_terraform_validate() -> None:
+    doc = _load(CI)
+    lines = "\n".join(_run_lines(doc))
+    assert "ruff check" in lines
+    assert "uv run pytest" in lines
+    assert "terraform -chdir=terraform init -backend=false" in lines
+    assert "terraform -chdir=terraform validate" in lines
+    assert "terraform fmt -check -recursive" in lines
+    assert "make -f Makefile.infra infra-check" in lines
+    assert doc["permissions"] == {"contents": "read"}
+    assert {"push", "pull_request"} <= set(doc["on"])
+
+
+def test_deploy_runs_on_main_through_oidc_and_uploads_the_bundle() -> None:
+    doc = _load(DEPLOY)
+    assert doc["on"]["push"]["branches"] == ["main"]
+    assert doc["permissions"] == {"contents": "read", "id-token": "write"}
+    creds = [
+        s for s in _uses(doc) if s["uses"].startswith("aws-actions/configure-aws-credentials@")
+    ]
+    assert len(creds) == 1
+    assert creds[0]["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
+    assert not any("aws-access-key-id" in s.get("with", {}) for s in _uses(doc)), (
+        "no long-lived keys"
+    )
+    lines = _run_lines(doc)
+    deploy_index = next(i for i, line in enumerate(lines) if "Makefile.infra deploy " in line + " ")
+    assert lines[deploy_index] == "make -f Makefile.infra deploy PY=.venv/bin/python"
+    assert any("tests/infra/test_bundle.py" in line for line in lines[:deploy_index]), (
+        "the bundle is tested first"
+    )
+
+
+@pytest.mark.parametrize("path", [CI, DEPLOY], ids=lambda p: p.name)
+def test_actions_are_pinned_to_a_version(path) -> None:
+    for step in _uses(_load(path)):
+        assert "@" in step["uses"] and not step["uses"].endswith(("@main", "@master")), step["uses"]
+
+
+def test_makefile_fragment_defines_the_promised_targets() -> None:
+    text = (REPO_ROOT / "Makefile.infra").read_text()
+    for target in ("deploy:", "deploy-dry-run:", "infra-check:"):
+        assert f"\n{target}" in text, target
+    assert "$(PY) scripts/deploy_bundle.py --dry-run" in text

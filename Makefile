@@ -1,0 +1,45 @@
+# covid19_etl: the two commands a newcomer needs are `make run` and `make test`.
+#
+#   make install   the locked environment in .venv (uv, Python 3.12), nothing else
+#   make test      lint + the whole test suite (what CI runs: .ci/run)
+#   make lint      ruff check and format check
+#
+# Infrastructure targets (deploy, deploy-dry-run, infra-check) live in Makefile.infra.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+PY := .venv/bin/python
+# The bundle's package lives in include/ (on MWAA: inside plugins.zip, see README).
+export PYTHONPATH := $(CURDIR)/include
+# Nothing in this environment writes .pyc files: compile them once at install, or every
+# Airflow process pays seconds of imports.
+UV_SYNC := $(UV) sync --frozen --compile-bytecode --python 3.12
+
+.PHONY: help install lint test
+
+help:
+	@grep -E '^#   make' $(MAKEFILE_LIST) | sed 's/^.*#   //'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.venv/.installed: $(UV) pyproject.toml uv.lock
+	$(UV_SYNC)
+	@touch $@
+
+install: .venv/.installed
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: lint
+	$(PY) -m pytest
+
+-include Makefile.infra

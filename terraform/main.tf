@@ -117,12 +117,13 @@ module "database" {
   allowed_security_group_ids = [module.mwaa.security_group_id]
   kms_key_arn                = module.kms.key_arn
 
-  engine_version        = var.db_engine_version
-  instance_class        = var.db_instance_class
-  allocated_storage     = var.db_allocated_storage
-  max_allocated_storage = var.db_max_allocated_storage
-  db_name               = var.db_name
-  username              = var.db_username
+  engine_version              = var.db_engine_version
+  allow_major_version_upgrade = var.db_allow_major_version_upgrade
+  instance_class              = var.db_instance_class
+  allocated_storage           = var.db_allocated_storage
+  max_allocated_storage       = var.db_max_allocated_storage
+  db_name                     = var.db_name
+  username                    = var.db_username
 
   master_password         = ephemeral.aws_secretsmanager_random_password.warehouse.random_password
   master_password_version = var.db_password_version

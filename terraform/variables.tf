@@ -278,6 +278,12 @@ variable "db_engine_version" {
   }
 }
 
+variable "db_allow_major_version_upgrade" {
+  description = "Allow db_engine_version to move to a new PostgreSQL major version (set only for that apply)."
+  type        = bool
+  default     = false
+}
+
 variable "db_instance_class" {
   description = "RDS instance class."
   type        = string
@@ -409,5 +415,10 @@ variable "existing_github_oidc_provider_arn" {
   validation {
     condition     = var.existing_github_oidc_provider_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/token.actions.githubusercontent.com$", var.existing_github_oidc_provider_arn))
     error_message = "existing_github_oidc_provider_arn must be the ARN of the token.actions.githubusercontent.com OIDC provider."
+  }
+
+  validation {
+    condition     = var.github_repository == null || var.create_github_oidc_provider || var.existing_github_oidc_provider_arn != null
+    error_message = "With create_github_oidc_provider = false, set existing_github_oidc_provider_arn."
   }
 }

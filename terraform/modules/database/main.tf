@@ -133,7 +133,7 @@ resource "aws_db_instance" "this" {
   final_snapshot_identifier = "${var.identifier}-final"
 
   auto_minor_version_upgrade          = true
-  allow_major_version_upgrade         = false
+  allow_major_version_upgrade         = var.allow_major_version_upgrade
   apply_immediately                   = var.apply_immediately
   iam_database_authentication_enabled = true
   enabled_cloudwatch_logs_exports     = ["postgresql", "upgrade"]

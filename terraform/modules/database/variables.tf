@@ -198,6 +198,12 @@ variable "deletion_protection" {
   default     = true
 }
 
+variable "allow_major_version_upgrade" {
+  description = "Allow a change of engine_version to a new major version (set for the upgrade apply only)."
+  type        = bool
+  default     = false
+}
+
 variable "apply_immediately" {
   description = "Apply modifications now instead of in the maintenance window."
   type        = bool

@@ -12,10 +12,12 @@ Every day, for the data interval **[D, D+1)**:
 4. **load**: one transaction on `covid19_warehouse`: COPY, then upsert only the rows that changed.
 5. **notify**: SNS (Variable `covid19_sns_topic_arn`) with the inserted and updated counts.
 
-**A failed day blocks the following days** (`depends_on_past` + `wait_for_downstream`, one
-active run at a time). Every failure publishes an alert. To retry: fix or wait for the upstream,
-then *Clear* the failed run (or the failed task with its upstream and downstream); the blocked
-days follow in order. Re-running an old day reproduces it and changes nothing else.
+**A failed day blocks the following days.** Runs go one at a time, each task waits for the same
+task of the previous day (`depends_on_past` + `wait_for_downstream`), and a failed run pauses
+the DAG. Every failure publishes an alert naming the task and the error. To retry: fix or wait
+for the upstream, **Clear** the failed run, then **unpause** the DAG; the failed day runs again
+and the following days catch up in order. Re-running an old day reproduces it and changes
+nothing else.
 
 Start date: environment variable `COVID19_ETL_START_DATE` (ISO date). The first run loads the
 whole history up to its day.
@@ -55,6 +57,11 @@ def _run_facts(context: dict[str, Any]) -> dict[str, Any]:
     start_date=start_date_from_env(),
     catchup=True,
     max_active_runs=1,
+    # A failed day pauses the DAG, so no later run starts (and then waits on depends_on_past)
+    # while the operator fixes it. Without the pause, the next run would hold the only active
+    # slot while blocked, and the cleared failed run could never start again: Airflow's
+    # max_active_runs + depends_on_past deadlock (apache/airflow#18304, #29524).
+    max_consecutive_failed_dag_runs=1,
     doc_md=__doc__,
     tags=["covid19", "etl", "sns", "postgres"],
     default_args={

@@ -45,6 +45,7 @@ def test_tasks_run_in_a_line(dag):
 def test_a_failed_day_blocks_the_next_ones(dag):
     assert dag.catchup is True
     assert dag.max_active_runs == 1
+    assert dag.max_consecutive_failed_dag_runs == 1
     for task in dag.tasks:
         assert task.depends_on_past is True
         assert task.wait_for_downstream is True

@@ -95,9 +95,9 @@ def failure_message(context: Any) -> tuple[str, str]:
             error,
             "",
             f"Run: {context.get('run_id', ti.run_id)}",
-            "Later days wait for this one (depends_on_past). Fix or wait for the upstream, then",
-            "clear this run in the Airflow UI (Clear > the failed task with its upstream and",
-            "downstream, or the whole run); the blocked days then follow in order.",
+            "The DAG is now paused: later days wait for this one. Fix or wait for the upstream,",
+            "then in the Airflow UI clear this run (Clear Run; it downloads the sources again)",
+            "and unpause the DAG. This day runs again and the later days follow in order.",
         ]
     )
     return subject, body

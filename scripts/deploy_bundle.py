@@ -236,7 +236,10 @@ def upload(s3: Any, bucket: str, artefact: Artefact) -> UploadResult:
     try:
         head = s3.head_object(Bucket=bucket, Key=artefact.key)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in {"404", "NoSuchKey", "NotFound"}:
+        # A missing key answers 404, or 403 to a caller without s3:ListBucket on that key (the
+        # deploy role lists dags/ only). Either way: upload; a real denial fails on the put.
+        code = exc.response.get("Error", {}).get("Code")
+        if code not in {"404", "NoSuchKey", "NotFound", "403", "AccessDenied", "Forbidden"}:
             raise
         head = None
     if head is not None and head.get("Metadata", {}).get(SHA256_METADATA) == digest:

@@ -315,3 +315,24 @@ def test_deploy_waits_for_a_busy_environment(
     with pytest.raises(deploy_bundle.DeployError, match="CREATING"):
         deploy_bundle.deploy(bundle, "bundle", "env", s3, busy, wait_seconds=0, log=lambda _m: None)
     assert busy.updates == []
+
+
+def test_upload_treats_a_forbidden_head_as_missing(bundle: deploy_bundle.Bundle) -> None:
+    """The deploy role may not list keys outside dags/, so HEAD of a new key answers 403."""
+    from botocore.exceptions import ClientError
+
+    class NoListS3:
+        def __init__(self) -> None:
+            self.puts: list[str] = []
+
+        def head_object(self, **kwargs: str) -> None:
+            raise ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadObject")
+
+        def put_object(self, **kwargs: Any) -> dict[str, str]:
+            self.puts.append(kwargs["Key"])
+            return {"VersionId": "v1"}
+
+    s3 = NoListS3()
+    assert bundle.plugins is not None
+    result = deploy_bundle.upload(s3, "bundle", bundle.plugins)
+    assert result.uploaded and result.version_id == "v1" and s3.puts == ["plugins.zip"]

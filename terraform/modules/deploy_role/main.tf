@@ -44,14 +44,15 @@ data "aws_iam_policy_document" "assume" {
 
 data "aws_iam_policy_document" "deploy" {
   statement {
-    sid       = "ListBundlePrefixes"
-    actions   = ["s3:ListBucket", "s3:ListBucketVersions"]
+    sid       = "ListDagsPrefix"
+    actions   = ["s3:ListBucket"]
     resources = [var.bucket_arn]
 
+    # Enough to find stale DAG files; key names elsewhere (raw/, reports/) stay unlisted.
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["dags/*", "dags/", "plugins.zip", "requirements.txt"]
+      values   = ["dags/*"]
     }
   }
 

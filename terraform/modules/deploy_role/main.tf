@@ -1,8 +1,6 @@
 # The role GitHub Actions assumes through OIDC (no long-lived keys) to upload the bundle and
 # point the MWAA environment at the new plugins.zip/requirements.txt versions. Nothing else.
 
-data "aws_partition" "current" {}
-
 locals {
   github_oidc_url = "https://token.actions.githubusercontent.com"
   provider_arn    = var.create_oidc_provider ? aws_iam_openid_connect_provider.github[0].arn : var.existing_oidc_provider_arn

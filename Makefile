@@ -1,7 +1,10 @@
 # covid19_etl: the two commands a newcomer needs are `make run` and `make test`.
 #
-#   make install   the locked environment in .venv (uv, Python 3.12), nothing else
+#   make run       the whole product locally: warehouse, Airflow UI on :8080, the DAG running
+#                  (SOURCES=sample serves the bundled real files over local HTTP; PORT=8080)
 #   make test      lint + the whole test suite (what CI runs: .ci/run)
+#   make install   the locked environment in .venv (uv, Python 3.12), nothing else
+#   make browser   Debian's chromium, for the browser tests (apt; root or sudo)
 #   make lint      ruff check and format check
 #
 # Infrastructure targets (deploy, deploy-dry-run, infra-check) live in Makefile.infra.
@@ -20,7 +23,11 @@ export PYTHONPATH := $(CURDIR)/include
 # Airflow process pays seconds of imports.
 UV_SYNC := $(UV) sync --frozen --compile-bytecode --python 3.12
 
-.PHONY: help install lint test
+SOURCES ?= upstream
+PORT ?= 8080
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: help install browser lint test run
 
 help:
 	@grep -E '^#   make' $(MAKEFILE_LIST) | sed 's/^.*#   //'
@@ -39,7 +46,18 @@ lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-test: lint
+# The browser tests drive Debian's Chromium through Playwright (never a downloaded browser).
+browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; \
+	fi
+
+test: lint browser
 	$(PY) -m pytest
 
--include Makefile.infra
+run: install
+	$(PY) scripts/run_local.py --sources $(SOURCES) --port $(PORT)
+
+include Makefile.infra

@@ -62,6 +62,8 @@ def _run_facts(context: dict[str, Any]) -> dict[str, Any]:
     # slot while blocked, and the cleared failed run could never start again: Airflow's
     # max_active_runs + depends_on_past deadlock (apache/airflow#18304, #29524).
     max_consecutive_failed_dag_runs=1,
+    # A fresh deployment starts loading at once (MWAA pauses new DAGs by default).
+    is_paused_upon_creation=False,
     doc_md=__doc__,
     tags=["covid19", "etl", "sns", "postgres"],
     default_args={

@@ -214,7 +214,7 @@ def _terraform_output(name: str, tf_dir: Path) -> str | None:
     terraform = shutil.which("terraform")
     if terraform is None or not tf_dir.is_dir():
         return None
-    proc = subprocess.run(  # noqa: S603 - fixed argv, no shell
+    proc = subprocess.run(
         [terraform, f"-chdir={tf_dir}", "output", "-raw", name],
         capture_output=True,
         text=True,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import struct
+import threading
 import time
 from datetime import date
 
@@ -11,11 +13,12 @@ import pytest
 from werkzeug import Response
 
 from covid19_etl import extract
-from covid19_etl.extract import FetchError, fetch, redact_url
+from covid19_etl.extract import FetchError, Limits, fetch, redact_url
 
 pytestmark = pytest.mark.integration
 
 BODY = b"date,cases,deaths\n2020-01-21,1,0\n2020-01-22,1,0"
+LIMITS = Limits(max_bytes=1024 * 1024)
 
 
 class Sleeps(list):
@@ -28,7 +31,7 @@ class Sleeps(list):
 def test_fetch_returns_the_body(httpserver):
     httpserver.expect_request("/us.csv").respond_with_data(BODY)
 
-    assert fetch("nyt", httpserver.url_for("/us.csv")) == BODY
+    assert fetch("nyt", httpserver.url_for("/us.csv"), LIMITS) == BODY
 
 
 def test_server_error_then_success_is_retried_with_backoff(httpserver):
@@ -37,7 +40,7 @@ def test_server_error_then_success_is_retried_with_backoff(httpserver):
     httpserver.expect_ordered_request("/us.csv").respond_with_data(BODY)
     sleeps = Sleeps()
 
-    assert fetch("nyt", httpserver.url_for("/us.csv"), sleep=sleeps) == BODY
+    assert fetch("nyt", httpserver.url_for("/us.csv"), LIMITS, sleep=sleeps) == BODY
     assert sleeps == [1.0, 2.0]
 
 
@@ -45,7 +48,7 @@ def test_persistent_server_error_is_left_to_airflow_retries(httpserver):
     httpserver.expect_request("/us.csv").respond_with_data("down", status=502)
 
     with pytest.raises(FetchError, match="HTTP 502") as caught:
-        fetch("nyt", httpserver.url_for("/us.csv"), attempts=3, sleep=Sleeps())
+        fetch("nyt", httpserver.url_for("/us.csv"), LIMITS, attempts=3, sleep=Sleeps())
 
     assert not caught.value.permanent
     assert len(httpserver.log) == 3
@@ -55,7 +58,7 @@ def test_not_found_fails_fast_without_retry(httpserver):
     httpserver.expect_request("/us.csv").respond_with_data("nope", status=404)
 
     with pytest.raises(FetchError, match="Source 'nyt': HTTP 404") as caught:
-        fetch("nyt", httpserver.url_for("/us.csv"), sleep=Sleeps())
+        fetch("nyt", httpserver.url_for("/us.csv"), LIMITS, sleep=Sleeps())
 
     assert caught.value.permanent
     assert len(httpserver.log) == 1
@@ -65,7 +68,7 @@ def test_declared_oversized_response_is_refused(httpserver):
     httpserver.expect_request("/us.csv").respond_with_data(BODY * 10)
 
     with pytest.raises(FetchError, match="exceeds the size cap") as caught:
-        fetch("nyt", httpserver.url_for("/us.csv"), max_bytes=len(BODY))
+        fetch("nyt", httpserver.url_for("/us.csv"), Limits(max_bytes=len(BODY)))
 
     assert caught.value.permanent
 
@@ -80,7 +83,7 @@ def test_streamed_oversized_response_is_cut_off(httpserver):
     httpserver.expect_request("/us.csv").respond_with_response(Response(chunks()))
 
     with pytest.raises(FetchError, match="exceeds the size cap") as caught:
-        fetch("nyt", httpserver.url_for("/us.csv"), max_bytes=len(BODY) * 3)
+        fetch("nyt", httpserver.url_for("/us.csv"), Limits(max_bytes=len(BODY) * 3))
 
     assert caught.value.permanent
 
@@ -93,7 +96,57 @@ def test_read_timeout_is_transient(httpserver):
     httpserver.expect_request("/us.csv").respond_with_handler(slow)
 
     with pytest.raises(FetchError, match="ReadTimeout") as caught:
-        fetch("nyt", httpserver.url_for("/us.csv"), read_timeout=0.2, attempts=1)
+        fetch(
+            "nyt",
+            httpserver.url_for("/us.csv"),
+            Limits(max_bytes=len(BODY), read_timeout=0.2),
+            attempts=1,
+        )
+
+    assert not caught.value.permanent
+
+
+def test_slow_drip_body_hits_the_total_timeout(httpserver):
+    """One byte every 0.2 s never trips the read timeout; the total deadline stops it."""
+
+    def drip():
+        for byte in BODY:
+            time.sleep(0.2)
+            yield bytes([byte])
+
+    httpserver.expect_request("/us.csv").respond_with_response(Response(drip()))
+
+    with pytest.raises(FetchError, match="took over 1 s") as caught:
+        fetch(
+            "nyt",
+            httpserver.url_for("/us.csv"),
+            Limits(max_bytes=len(BODY), read_timeout=5, total_timeout=1),
+            attempts=1,
+        )
+
+    assert not caught.value.permanent
+
+
+def test_connection_reset_is_transient():
+    """A server that accepts, then resets the connection (RST) before answering."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def reset_every_connection():
+        for _ in range(2):
+            connection, _ = listener.accept()
+            connection.recv(1024)
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.close()
+
+    thread = threading.Thread(target=reset_every_connection, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(FetchError, match="ConnectionError") as caught:
+            fetch("nyt", f"http://127.0.0.1:{port}/us.csv", LIMITS, attempts=2, sleep=Sleeps())
+    finally:
+        thread.join(timeout=5)
+        listener.close()
 
     assert not caught.value.permanent
 
@@ -104,7 +157,7 @@ def test_refused_connection_is_transient():
         port = sock.getsockname()[1]  # nothing listens here once the socket is closed
 
     with pytest.raises(FetchError, match="ConnectionError") as caught:
-        fetch("jhu", f"http://127.0.0.1:{port}/x.csv", attempts=2, sleep=Sleeps())
+        fetch("jhu", f"http://127.0.0.1:{port}/x.csv", LIMITS, attempts=2, sleep=Sleeps())
 
     assert not caught.value.permanent
 
@@ -113,11 +166,11 @@ def test_file_urls_are_read_within_the_cap(tmp_path):
     path = tmp_path / "us.csv"
     path.write_bytes(BODY)
 
-    assert fetch("nyt", f"file://{path}") == BODY
+    assert fetch("nyt", f"file://{path}", LIMITS) == BODY
     with pytest.raises(FetchError, match="size cap"):
-        fetch("nyt", f"file://{path}", max_bytes=10)
+        fetch("nyt", f"file://{path}", Limits(max_bytes=10))
     with pytest.raises(FetchError, match="cannot read") as caught:
-        fetch("nyt", f"file://{tmp_path}/missing.csv")
+        fetch("nyt", f"file://{tmp_path}/missing.csv", LIMITS)
     assert caught.value.permanent
 
 
@@ -132,7 +185,7 @@ def test_error_messages_never_show_the_token(httpserver):
     httpserver.expect_request("/us.csv").respond_with_data("no", status=403)
 
     with pytest.raises(FetchError) as caught:
-        fetch("nyt", httpserver.url_for("/us.csv") + "?token=s3cr3t")
+        fetch("nyt", httpserver.url_for("/us.csv") + "?token=s3cr3t", LIMITS)
 
     assert "s3cr3t" not in str(caught.value)
 

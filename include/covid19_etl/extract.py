@@ -1,7 +1,8 @@
 """Extract step: download each source over HTTP(S) (or ``file://``) and archive the raw bytes.
 
-Transport rules: connect and read timeouts, a size cap, retries with exponential backoff for
-transient failures (5xx, 429, timeouts, resets), and no retry for a 4xx or an oversized response.
+Transport rules: connect, read and total timeouts, a size cap per source, retries with
+exponential backoff for transient failures (5xx, 429, timeouts, resets), and no retry for a 4xx
+or an oversized response.
 The bytes are archived, content-addressed, at ``<raw_root>/<source>/<day>/<sha256>.csv``; the
 task returns only that URL and a few facts (XCom stays small).
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from covid19_etl import settings as cfg
+from covid19_etl.sources import SOURCES
 from covid19_etl.storage import write_bytes
 
 log = logging.getLogger(__name__)
@@ -59,27 +61,35 @@ def redact_url(url: str) -> str:
     return f"{parts.scheme}://{host}{parts.path}"
 
 
+@dataclass(frozen=True)
+class Limits:
+    """How much and how long one download may take."""
+
+    max_bytes: int
+    connect_timeout: float = cfg.CONNECT_TIMEOUT_S
+    read_timeout: float = cfg.READ_TIMEOUT_S
+    total_timeout: float = cfg.TOTAL_TIMEOUT_S
+
+
 def fetch(
     source: str,
     url: str,
+    limits: Limits,
     *,
-    max_bytes: int = cfg.MAX_DOWNLOAD_BYTES,
-    connect_timeout: float = cfg.CONNECT_TIMEOUT_S,
-    read_timeout: float = cfg.READ_TIMEOUT_S,
     attempts: int = 4,
     backoff_s: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> bytes:
-    """Download ``url`` and return its bytes, within the size cap.
+    """Download ``url`` and return its bytes, within the size cap and the time limits.
 
     Transient failures are retried ``attempts - 1`` times, waiting ``backoff_s * 2**n`` seconds;
     when they persist, a non-permanent :class:`FetchError` lets Airflow's own retries take over.
     """
     if urlsplit(url).scheme == "file":
-        return _read_file(source, url, max_bytes)
+        return _read_file(source, url, limits.max_bytes)
     for attempt in range(attempts):
         try:
-            return _get(source, url, max_bytes, connect_timeout, read_timeout)
+            return _get(source, url, limits)
         except FetchError as err:
             if err.permanent or attempt == attempts - 1:
                 raise
@@ -91,27 +101,35 @@ def fetch(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _get(
-    source: str, url: str, max_bytes: int, connect_timeout: float, read_timeout: float
-) -> bytes:
+def _get(source: str, url: str, limits: Limits) -> bytes:
     import requests
 
     shown = redact_url(url)
+    deadline = time.monotonic() + limits.total_timeout
     try:
-        with requests.get(url, stream=True, timeout=(connect_timeout, read_timeout)) as response:
+        with requests.get(
+            url, stream=True, timeout=(limits.connect_timeout, limits.read_timeout)
+        ) as response:
             status = response.status_code
             if status in RETRY_STATUSES or status >= 500:
                 raise FetchError(source, f"HTTP {status} from {shown}", permanent=False)
             if status >= 400:
                 raise FetchError(source, f"HTTP {status} from {shown}", permanent=True)
             declared = int(response.headers.get("Content-Length") or 0)
-            if declared > max_bytes:
-                raise _too_large(source, shown, declared, max_bytes)
+            if declared > limits.max_bytes:
+                raise _too_large(source, shown, declared, limits.max_bytes)
             body = bytearray()
             for chunk in response.iter_content(CHUNK_BYTES):
                 body += chunk
-                if len(body) > max_bytes:
-                    raise _too_large(source, shown, len(body), max_bytes)
+                if len(body) > limits.max_bytes:
+                    raise _too_large(source, shown, len(body), limits.max_bytes)
+                if time.monotonic() > deadline:  # a body dripping in never trips read_timeout
+                    raise FetchError(
+                        source,
+                        f"download from {shown} took over {limits.total_timeout:.0f} s "
+                        f"({len(body)} bytes so far)",
+                        permanent=False,
+                    )
             return bytes(body)
     except requests.RequestException as err:
         # Timeouts, resets, refused connections, truncated chunked bodies: all transient.
@@ -148,7 +166,7 @@ def archive_url(raw_root: str, source: str, day: date, sha256: str) -> str:
 def extract_source(source: str, url: str, raw_root: str, day: date) -> RawFile:
     """Fetch one source and archive it; return where it is and what it was."""
     fetched_at = datetime.now(UTC).isoformat(timespec="seconds")  # a fact recorded, not a decision
-    data = fetch(source, url)
+    data = fetch(source, url, Limits(max_bytes=SOURCES[source].max_bytes))
     digest = hashlib.sha256(data).hexdigest()
     target = write_bytes(archive_url(raw_root, source, day, digest), data)
     log.info(
@@ -168,7 +186,7 @@ def run(day: date) -> dict[str, dict[str, str | int]]:
 
     settings = cfg.load_settings()
     archived = {}
-    for source in ("nyt", "jhu"):
+    for source in SOURCES:
         try:
             archived[source] = extract_source(
                 source, settings.source_url(source), settings.raw_root, day

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
+from datetime import date
 from importlib import resources
 from typing import Any
 
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 ADVISORY_LOCK_KEY = 0x636F766964313965
 STATEMENT_TIMEOUT = "10min"
 
+# Every statement is a constant: values travel as parameters; the only identifiers are this
+# module's fixed schema and table names (no identifier ever comes from input).
 BOOTSTRAP_SQL = f"""
 CREATE SCHEMA IF NOT EXISTS {SCHEMA};
 CREATE TABLE IF NOT EXISTS {SCHEMA}.schema_migrations (
@@ -34,6 +37,11 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.schema_migrations (
     applied_at timestamptz NOT NULL DEFAULT now()
 );
 """
+
+APPLIED_SQL = f"SELECT version FROM {SCHEMA}.schema_migrations"
+RECORD_MIGRATION_SQL = f"INSERT INTO {SCHEMA}.schema_migrations (version, name) VALUES (%s, %s)"
+SPAN_SQL = f"SELECT count(*), min(date), max(date) FROM {SCHEMA}.us_daily"
+NEWEST_SQL = f"SELECT max(date) FROM {SCHEMA}.us_daily"
 
 STAGE_SQL = """
 CREATE TEMPORARY TABLE us_daily_stage (
@@ -105,16 +113,13 @@ def migrations() -> list[tuple[int, str, str]]:
 def migrate(cursor: Any) -> list[int]:
     """Apply the migrations this database lacks; return their versions. Idempotent."""
     cursor.execute(BOOTSTRAP_SQL)
-    cursor.execute(f"SELECT version FROM {SCHEMA}.schema_migrations")
+    cursor.execute(APPLIED_SQL)
     applied = {row[0] for row in cursor.fetchall()}
     new = []
     for version, name, sql in migrations():
         if version not in applied:
             cursor.execute(sql)
-            cursor.execute(
-                f"INSERT INTO {SCHEMA}.schema_migrations (version, name) VALUES (%s, %s)",
-                (version, name),
-            )
+            cursor.execute(RECORD_MIGRATION_SQL, (version, name))
             new.append(version)
     return new
 
@@ -130,7 +135,12 @@ def copy_csv(cursor: Any, sql: str, data: bytes) -> None:
         cursor.copy_expert(sql, io.BytesIO(data))
 
 
-def upsert(connection: Any, staged_csv: bytes, facts: dict[str, Any]) -> LoadResult:
+def upsert(
+    connection: Any,
+    staged_csv: bytes,
+    facts: dict[str, Any],
+    statement_timeout: str = STATEMENT_TIMEOUT,
+) -> LoadResult:
     """Load ``staged_csv`` (``date,cases,deaths,recovered`` with a header) in one transaction.
 
     ``facts`` holds the ``etl_runs`` columns: run_id, logical_date, data_interval_start/end, as_of,
@@ -138,7 +148,8 @@ def upsert(connection: Any, staged_csv: bytes, facts: dict[str, Any]) -> LoadRes
     """
     try:
         with connection.cursor() as cursor:
-            cursor.execute(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'")
+            # SET LOCAL takes no parameters; set_config(..., is_local => true) is the same.
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", (statement_timeout,))
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
             if new := migrate(cursor):
                 log.info("Applied schema migrations %s", new)
@@ -148,7 +159,7 @@ def upsert(connection: Any, staged_csv: bytes, facts: dict[str, Any]) -> LoadRes
             source_rows = cursor.fetchone()[0]
             cursor.execute(UPSERT_SQL, {"run_id": facts["run_id"]})
             inserted, updated = cursor.fetchone()
-            cursor.execute(f"SELECT count(*), min(date), max(date) FROM {SCHEMA}.us_daily")
+            cursor.execute(SPAN_SQL)
             table_rows, min_date, max_date = cursor.fetchone()
             result = LoadResult(
                 source_rows=source_rows,
@@ -165,6 +176,21 @@ def upsert(connection: Any, staged_csv: bytes, facts: dict[str, Any]) -> LoadRes
         connection.rollback()
         raise
     return result
+
+
+def newest_loaded_date() -> date | None:
+    """The newest date in ``covid19.us_daily``; None before the first load. Read-only."""
+    connection = warehouse_connection()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.us_daily",))
+            if not cursor.fetchone()[0]:
+                return None
+            cursor.execute(NEWEST_SQL)
+            return cursor.fetchone()[0]
+    finally:
+        connection.rollback()
+        connection.close()
 
 
 def warehouse_connection() -> Any:

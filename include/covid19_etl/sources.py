@@ -24,6 +24,9 @@ class SourceSpec:
     date_column: str
     count_columns: tuple[str, ...]
     other_columns: tuple[str, ...] = ()
+    # The size cap of one download: several times the file's final real size, far below what
+    # a runaway or wrong response (an error page loop, another dataset) would send.
+    max_bytes: int = 64 * 1024 * 1024
 
     @property
     def identity_columns(self) -> list[str]:
@@ -41,6 +44,7 @@ NYT = SourceSpec(
     title="NYT us.csv",
     date_column="date",
     count_columns=("cases", "deaths"),
+    max_bytes=256 * 1024,  # 30 KB at its last update (2023-03-23), ~27 bytes a day
 )
 JHU = SourceSpec(
     name="jhu",
@@ -48,6 +52,7 @@ JHU = SourceSpec(
     date_column="Date",
     count_columns=("Confirmed", "Recovered", "Deaths"),
     other_columns=("Country/Region", "Province/State"),
+    max_bytes=32 * 1024 * 1024,  # 4.2 MB on 2021-03-16; a little over 4 MiB at its end (2022)
 )
 SOURCES: dict[str, SourceSpec] = {spec.name: spec for spec in (NYT, JHU)}
 

@@ -253,8 +253,27 @@ def _count_expectations(spec: SourceSpec) -> list:
     return expectations
 
 
-def validate_nyt(data: bytes, latest_plausible: date) -> SourceProfile:
-    """Validate NYT ``us.csv`` bytes; raise :class:`ValidationFailed` naming every broken check."""
+def _not_older_than(spec: SourceSpec, warehouse_newest: date | None) -> list:
+    """The source's newest date must not go back behind what the warehouse already holds: a
+    file that suddenly ends earlier is a stale mirror or a rolled-back export, not news."""
+    if warehouse_newest is None:
+        return []
+    _, gxe = _gx()
+    return [
+        gxe.ExpectColumnMaxToBeBetween(
+            column=spec.date_column + DATE_SUFFIX,
+            min_value=datetime.combine(warehouse_newest, datetime.min.time()),
+        )
+    ]
+
+
+def validate_nyt(
+    data: bytes, latest_plausible: date, warehouse_newest: date | None = None
+) -> SourceProfile:
+    """Validate NYT ``us.csv`` bytes; raise :class:`ValidationFailed` naming every broken check.
+
+    ``warehouse_newest``: the newest date already loaded, which the file must still reach.
+    """
     _, gxe = _gx()
     frame = _parse(NYT, data, latest_plausible)
     failures = _run_suite(
@@ -263,6 +282,7 @@ def validate_nyt(data: bytes, latest_plausible: date) -> SourceProfile:
         frame,
         [
             *_date_expectations(NYT, latest_plausible),
+            *_not_older_than(NYT, warehouse_newest),
             gxe.ExpectColumnValuesToBeUnique(column=NYT.date_column),
             *_count_expectations(NYT),
         ],
@@ -272,7 +292,9 @@ def validate_nyt(data: bytes, latest_plausible: date) -> SourceProfile:
     return _profile(NYT, frame)
 
 
-def validate_jhu(data: bytes, latest_plausible: date) -> SourceProfile:
+def validate_jhu(
+    data: bytes, latest_plausible: date, warehouse_newest: date | None = None
+) -> SourceProfile:
     """Validate the JHU combined file: its shape and dates everywhere, its counts on US rows.
 
     Only the US rows feed the warehouse, so only their counts gate the run; a malformed count for
@@ -289,6 +311,7 @@ def validate_jhu(data: bytes, latest_plausible: date) -> SourceProfile:
         us_rows,
         [
             gxe.ExpectTableRowCountToBeBetween(min_value=1),
+            *_not_older_than(JHU, warehouse_newest),
             gxe.ExpectCompoundColumnsToBeUnique(column_list=[JHU.date_column, JHU_PROVINCE_COLUMN]),
             *_count_expectations(JHU),
         ],
@@ -356,21 +379,27 @@ VALIDATORS = {NYT.name: validate_nyt, JHU.name: validate_jhu}
 def run(raw: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The ``validate`` task: check both archived files, then their overlap.
 
+    Reads the warehouse once, read-only, for its newest date (the files must still reach it).
+
     Both sources are checked even when the first fails, so one message tells the whole story.
     Malformed input raises ``AirflowFailException``: retrying cannot fix a file. Returns the
     extract metadata enriched with each source's row count and date range.
     """
     from airflow.sdk.exceptions import AirflowFailException
 
+    from covid19_etl.load import newest_loaded_date
     from covid19_etl.storage import read_bytes
 
+    warehouse_newest = newest_loaded_date()
     failures: list[ValidationFailed] = []
     profiles: dict[str, SourceProfile] = {}
     for source, validator in VALIDATORS.items():
         meta = raw[source]
         try:
             profiles[source] = validator(
-                read_bytes(meta["url"]), latest_plausible_date(meta["fetched_at"])
+                read_bytes(meta["url"]),
+                latest_plausible_date(meta["fetched_at"]),
+                warehouse_newest,
             )
         except ValidationFailed as err:
             failures.append(err)

@@ -11,6 +11,10 @@ Every day, for the data interval **[D, D+1)**:
    reporting become NULL, rows dated on or before D.
 4. **load**: one transaction on `covid19_warehouse`: COPY, then upsert only the rows that changed.
 5. **notify**: SNS (Variable `covid19_sns_topic_arn`) with the inserted and updated counts.
+6. **report** (beside notify): a self-contained HTML dashboard under `reports/` beside
+   `covid19_raw_root`: `<as_of>/us_daily.html`, and `latest.html` for the newest day. A report
+   that still fails on its last try sends an alert and ends *skipped*, so it never blocks the
+   following days. The same page is in the UI under **COVID-19 US**.
 
 **A failed day blocks the following days.** Runs go one at a time, each task waits for the same
 task of the previous day (`depends_on_past` + `wait_for_downstream`), and a failed run pauses
@@ -81,7 +85,7 @@ def _run_facts(context: dict[str, Any]) -> dict[str, Any]:
     },
 )
 def covid19_etl() -> None:
-    """extract >> validate >> transform >> load >> notify."""
+    """extract >> validate >> transform >> load >> [notify, report]."""
 
     @task
     def extract(**context: Any) -> dict[str, dict[str, Any]]:
@@ -119,7 +123,24 @@ def covid19_etl() -> None:
 
         return run(loaded, context["data_interval_start"].date().isoformat(), context["run_id"])
 
-    notify(load(transform(validate(extract()))))
+    @task
+    def report(loaded: dict[str, Any], **context: Any) -> dict[str, Any]:
+        """Write the static HTML report beside the raw archive; a last failed try skips."""
+        from covid19_etl.report import run
+        from covid19_etl.settings import load_settings
+
+        ti = context["ti"]
+        return run(
+            loaded,
+            context["data_interval_start"].date(),
+            load_settings().raw_root,
+            run_id=context["run_id"],
+            final_try=ti.try_number > ti.max_tries,
+        )
+
+    loaded = load(transform(validate(extract())))
+    notify(loaded)
+    report(loaded)
 
 
 covid19_etl()

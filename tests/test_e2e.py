@@ -87,7 +87,13 @@ def test_malformed_source_fails_at_validate_and_changes_nothing(
     states = task_states(dag_run)
     assert states["extract"] == "success"
     assert states["validate"] == "failed"
-    assert states["transform"] == states["load"] == states["notify"] == "upstream_failed"
+    assert (
+        states["transform"]
+        == states["load"]
+        == states["notify"]
+        == states["report"]
+        == "upstream_failed"
+    )
     assert pipeline.dump() == before
     [message] = sns_topic.messages()
     assert "FAILED validate" in message["Subject"]

@@ -243,6 +243,7 @@ def test_failed_day_blocks_then_recovers_in_order(story):
         "transform": "upstream_failed",
         "load": "upstream_failed",
         "notify": "upstream_failed",
+        "report": "upstream_failed",
     }
     wait_for("the DAG to pause itself", lambda: story.api.dag()["is_paused"])
     time.sleep(15)  # give the scheduler every chance to (wrongly) start the third day
@@ -323,7 +324,7 @@ def test_browser_shows_the_grid_with_successful_tasks(story):
         page.goto(f"{base}/dags/{DAG_ID}/runs/{last_run}", wait_until="networkidle")
         rows = {
             task: page.get_by_role("row").filter(has_text=task).first
-            for task in ("extract", "validate", "transform", "load", "notify")
+            for task in ("extract", "validate", "transform", "load", "notify", "report")
         }
         for row in rows.values():
             row.wait_for()
@@ -333,7 +334,7 @@ def test_browser_shows_the_grid_with_successful_tasks(story):
         page.screenshot(path=str(DOCS / "airflow-grid.png"))
         browser.close()
     assert all("Success" in text for text in states.values()), states
-    assert grid_cells == 5
+    assert grid_cells == 6
     assert errors == []
 
 

@@ -33,7 +33,7 @@ import pandas as pd
 
 COLUMNS = ["date", "cases", "deaths", "recovered"]
 ROLLING_DAYS = 7
-# The case fatality rate starts on the day cumulative cases reach this many (2020-03-11 in the
+# The case fatality rate starts on the day cumulative cases reach this many (2020-03-10 in the
 # real data).
 CFR_MIN_CASES = 1_000
 FLOAT_COLUMNS = frozenset({"new_cases_7d", "new_deaths_7d", "cfr"})
@@ -88,13 +88,13 @@ def daily_new(frame: pd.DataFrame, column: str) -> pd.Series:
     The first day, and a day whose previous calendar day is missing, get <NA>. Negative values
     (downward revisions of a cumulative total) are kept as they are. Aligned with ``frame``.
     """
+    if frame.empty:
+        return pd.Series([], index=frame.index, name=f"new_{column}", dtype="Int64")
     cumulative = _by_day(frame, column).astype("Float64")
     # Reindexing to every calendar day makes a gap produce <NA> instead of a multi-day jump.
     every_day = cumulative.reindex(pd.date_range(cumulative.index.min(), cumulative.index.max()))
     difference = every_day.diff().reindex(cumulative.index)
-    return pd.Series(difference.to_numpy(), index=frame.index, name=f"new_{column}").astype(
-        "Int64"
-    )
+    return pd.Series(difference.to_numpy(), index=frame.index, name=f"new_{column}").astype("Int64")
 
 
 def rolling_average(daily: pd.Series, dates: pd.Series, days: int = ROLLING_DAYS) -> pd.Series:
@@ -103,6 +103,8 @@ def rolling_average(daily: pd.Series, dates: pd.Series, days: int = ROLLING_DAYS
     The mean for D covers D-6 .. D and exists only when all 7 days have a value, so the first
     week, and the week after a gap or a missing difference, have none (<NA>).
     """
+    if daily.empty:
+        return pd.Series([], index=daily.index, name=f"{daily.name}_{days}d", dtype="Float64")
     values = pd.Series(
         daily.astype("Float64").to_numpy(), index=pd.DatetimeIndex(pd.to_datetime(dates))
     )

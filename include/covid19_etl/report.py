@@ -46,7 +46,7 @@ HTML_CONTENT_TYPE = "text/html; charset=utf-8"
 VENDOR_SCRIPTS = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")
 
 CASES_COLOR = "#1f5f99"
-CASES_LIGHT = "#9ec3e6"
+CASES_LIGHT = "#94bde6"
 DEATHS_COLOR = "#a3302a"
 DEATHS_LIGHT = "#eba39d"
 RECOVERED_COLOR = "#2e7d4f"
@@ -127,6 +127,22 @@ class Snapshot:
     @property
     def last_run(self) -> dict[str, Any] | None:
         return self.runs[0] if self.runs else None
+
+
+FINGERPRINT_SQL = f"""
+SELECT (SELECT row(count(*), max(last_changed_at))::text FROM {SCHEMA}.us_daily),
+       (SELECT max(id) FROM {SCHEMA}.etl_runs)
+"""
+
+
+def fingerprint(cursor: Any) -> tuple[Any, ...]:
+    """Changes whenever a row of ``us_daily`` or ``etl_runs`` does: a cache key for the page."""
+    cursor.execute(TABLES_SQL)
+    tables = cursor.fetchone()
+    if not all(tables):
+        return tuple(tables)
+    cursor.execute(FINGERPRINT_SQL)
+    return tuple(cursor.fetchone())
 
 
 def read_snapshot(cursor: Any, as_of: date | None = None, runs: int = 1) -> Snapshot:
@@ -222,7 +238,7 @@ def _count_axis() -> alt.Axis:
 
 
 def daily_chart(chart: pd.DataFrame, column: str, label: str, colors: tuple[str, str]) -> alt.Chart:
-    """Daily new ``column`` as bars with the 7-day average as a line, and a legend for both."""
+    """Daily new ``column`` as a stepped area, the 7-day average as a line, a legend for both."""
     import altair as alt
 
     new, average = f"new_{column}", f"new_{column}_7d"
@@ -237,21 +253,16 @@ def daily_chart(chart: pd.DataFrame, column: str, label: str, colors: tuple[str,
     base = _base(
         data,
         f"Daily new {label}",
-        "Bars: the day's increase in the cumulative total (negative = revision); "
-        "line: trailing 7-day average",
+        "Shaded: increase of the cumulative total over the day before; line: 7-day average",
     )
     color = alt.Color("series:N", scale=series, legend=legend)
+    # A day is about one pixel wide here: 1-px bars blur into stripes, so the daily values are
+    # drawn as a stepped area (each day a flat step, as a bar would be).
     bars = (
         base.transform_calculate(series="'Daily'")
-        .mark_bar()
+        .mark_area(interpolate="step-after")
         .encode(
-            # A day time unit makes every bar one day wide; on a plain temporal scale bars get a
-            # fixed width and overlap into misleading blocks.
-            x=alt.X(
-                "yearmonthdate(date):T",
-                title=None,
-                axis=alt.Axis(format="%b %Y", labelAngle=0, tickCount="month", labelOverlap=True),
-            ),
+            x=_x(),
             y=alt.Y(f"{new}:Q", title=f"New {label} per day", axis=_count_axis()),
             color=color,
             tooltip=tooltip,
@@ -327,7 +338,7 @@ def cfr_chart(chart: pd.DataFrame) -> alt.Chart:
             data,
             "Case fatality rate",
             f"Cumulative deaths ÷ cumulative cases, from the day cases reached "
-            f"{dashboard.CFR_MIN_CASES:,} (deaths lag cases; cases undercount infections)",
+            f"{dashboard.CFR_MIN_CASES:,}",
         )
         .mark_line(color=CFR_COLOR, strokeWidth=2.2)
         .encode(
@@ -355,9 +366,7 @@ def charts(chart: pd.DataFrame) -> dict[str, alt.Chart]:
         "chart-cumulative-cases": cumulative_chart(chart, "cases", "cases", CASES_COLOR),
         "chart-cumulative-deaths": cumulative_chart(chart, "deaths", "deaths", DEATHS_COLOR),
         "chart-daily-cases": daily_chart(chart, "cases", "cases", (CASES_COLOR, CASES_LIGHT)),
-        "chart-daily-deaths": daily_chart(
-            chart, "deaths", "deaths", (DEATHS_COLOR, DEATHS_LIGHT)
-        ),
+        "chart-daily-deaths": daily_chart(chart, "deaths", "deaths", (DEATHS_COLOR, DEATHS_LIGHT)),
         "chart-recoveries": recoveries_chart(chart),
         "chart-cfr": cfr_chart(chart),
     }
@@ -582,7 +591,9 @@ Cases and deaths: The New York Times; recoveries: Johns Hopkins University CSSE.
 <footer>
 <p>Daily values are differences of the cumulative totals; a negative value is a source revising
 its total down. The 7-day average covers the day and the six before it. JHU stopped reporting US
-recoveries in December 2020: the recoveries line ends there instead of dropping to zero.</p>
+recoveries in December 2020: the recoveries line ends there instead of dropping to zero. The case
+fatality rate is cumulative deaths over cumulative cases: deaths lag cases, and cases undercount
+infections.</p>
 {links}
 {note}
 </footer>

@@ -221,7 +221,7 @@ def test_dag_imports_from_the_built_layout_alone(
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["import_errors"] == {}
     assert result["dag_ids"] == ["covid19_etl"]
-    assert result["tasks"] == ["extract", "load", "notify", "transform", "validate"]
+    assert result["tasks"] == ["extract", "load", "notify", "report", "transform", "validate"]
     assert result["start_date"].startswith("2026-11-01")
     assert Path(result["covid19_etl_file"]).is_relative_to(plugins), result["covid19_etl_file"]
     assert not any(

@@ -316,22 +316,25 @@ def test_browser_shows_the_grid_with_successful_tasks(story):
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.on("pageerror", lambda error: errors.append(str(error)))
+        page.set_default_timeout(90_000)  # a loaded 2-core CI machine renders slowly
         page.goto(base + "/", wait_until="networkidle")
         page.get_by_label("Username").fill("admin")
         page.get_by_label("Password").fill(story.password)
         page.get_by_role("button", name="Sign in").click()
-        page.wait_for_load_state("networkidle")
+        page.wait_for_url(lambda url: "/auth/login" not in url)
         page.goto(f"{base}/dags/{DAG_ID}/runs/{last_run}", wait_until="networkidle")
         rows = {
             task: page.get_by_role("row").filter(has_text=task).first
             for task in ("extract", "validate", "transform", "load", "notify", "report")
         }
-        for row in rows.values():
-            row.wait_for()
+        try:
+            for row in rows.values():
+                row.wait_for()
+        finally:  # what the browser showed, to see why when it fails
+            DOCS.mkdir(exist_ok=True)
+            page.screenshot(path=str(DOCS / "airflow-grid.png"))
         states = {task: row.inner_text() for task, row in rows.items()}
         grid_cells = page.locator(f"[id^='grid-{last_run}-']").count()
-        DOCS.mkdir(exist_ok=True)
-        page.screenshot(path=str(DOCS / "airflow-grid.png"))
         browser.close()
     assert all("Success" in text for text in states.values()), states
     assert grid_cells == 6

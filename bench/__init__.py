@@ -1,0 +1,15 @@
+"""``make bench``: how fast the covid19_etl pipeline is, how it scales, how close to the limit.
+
+One run measures five things and writes ``docs/benchmarks.md`` (and the raw figures as JSON):
+
+1. DAG parse time (:mod:`bench.parse`);
+2. per-task wall time and peak memory on the real files, first run and no-op rerun
+   (:mod:`bench.tasks`, each task in a fresh process run by :mod:`bench.probe`);
+3. load throughput of our bulk upsert against a row-by-row upsert and a plain ``COPY``
+   (:mod:`bench.loaders`, data from :mod:`bench.synthetic`);
+4. the cost of the Great Expectations step (:mod:`bench.validation`);
+5. a full DAG run on the local one-command stack (:mod:`bench.e2e`).
+
+Nothing here asserts on seconds: ``tests/test_bench_smoke.py`` runs it on tiny sizes and checks
+only that every section produced its figures.
+"""

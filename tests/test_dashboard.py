@@ -137,6 +137,14 @@ def test_no_rows_yet():
     assert dashboard.recoveries_period(empty) is None
 
 
+def test_a_single_day_renders(frame):
+    """One day has no difference, average or recoveries yet: the page says n/a, not an error."""
+    page = report.render_html(report.Snapshot(frame.head(1)), scripts="")
+    assert 'id="as-of">2020-01-22<' in page
+    assert "n/a that day" in page
+    assert "No load has finished yet." in page
+
+
 def test_one_row_per_day_is_enforced(frame):
     with pytest.raises(ValueError, match="one row per date"):
         dashboard.normalise(pd.concat([frame, frame.tail(1)]))

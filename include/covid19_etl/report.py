@@ -452,12 +452,14 @@ def _card(key: str, label: str, value: int | None, detail: str) -> str:
 
 def totals_html(totals: dashboard.Totals, chart: pd.DataFrame) -> str:
     """The four headline cards."""
+    import pandas as pd
+
     last = chart.iloc[-1] if len(chart) else None
-    new_cases = None if last is None or last["new_cases"] is None else last["new_cases"]
-    new_deaths = None if last is None or last["new_deaths"] is None else last["new_deaths"]
+    new_cases = None if last is None else last["new_cases"]
+    new_deaths = None if last is None else last["new_deaths"]
 
     def new(value: Any, average: float | None) -> str:
-        day = "n/a" if value is None or value != value else f"{int(value):+,}"
+        day = "n/a" if value is None or pd.isna(value) else f"{int(value):+,}"
         return f"{day} that day · 7-day average {_number(average)}/day"
 
     if totals.recovered_as_of is None:

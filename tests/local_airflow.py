@@ -1,0 +1,144 @@
+"""Start the one-command local Airflow (``scripts/run_local.py``) for a test, and stop it.
+
+The same launcher a developer runs with ``make run``: embedded PostgreSQL, the real scheduler,
+dag-processor, triggerer and api-server, on fresh state in a temporary folder and a free port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import REPO_ROOT
+
+# Set by tests/conftest.py for the in-process tests; the launcher chooses its own.
+LAUNCHER_OWNED = (
+    "AIRFLOW_HOME",
+    "AIRFLOW__CORE__DAGS_FOLDER",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(
+    what: str, check: Callable[[], Any], timeout_s: float = 300, every_s: float = 2
+) -> Any:
+    """Poll ``check`` until it returns something truthy (a wait, not a timing assertion)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(every_s)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class LocalAirflow:
+    """A running local Airflow and where its state lives."""
+
+    port: int
+    password: str
+    state: Path
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://localhost:{self.port}"
+
+    @property
+    def warehouse_uri(self) -> str:
+        return f"postgresql://postgres@/covid19?host={self.state / 'pgdata'}"
+
+    @property
+    def reports(self) -> Path:
+        """Where the report task writes (``covid19_raw_root`` defaults to state/lake/raw)."""
+        return self.state / "lake" / "reports"
+
+    def token(self) -> str:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/auth/token",
+            method="POST",
+            data=json.dumps({"username": "admin", "password": self.password}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)["access_token"]
+
+    def get(self, path: str, token: str | None = None) -> Any:
+        """GET a JSON path of the api-server (the REST API or a plugin's)."""
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}")
+        request.add_header("Authorization", f"Bearer {token or self.token()}")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+
+    def warehouse(self, sql: str) -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(self.warehouse_uri) as connection:
+            return connection.execute(sql).fetchall()
+
+
+@contextlib.contextmanager
+def local_airflow(
+    env: dict[str, str], *args: str, ready_timeout_s: float = 300
+) -> Iterator[LocalAirflow]:
+    """Run ``scripts/run_local.py *args`` with ``env`` added to this environment; stop it after.
+
+    Prints the tail of the launcher's log on the way out, to see why when something failed.
+    """
+    # A short path: PostgreSQL's Unix socket lives in the state folder.
+    state = Path(tempfile.mkdtemp(prefix="c19run-"))
+    port = free_port()
+    full_env = {**os.environ, **env}
+    for name in LAUNCHER_OWNED:
+        full_env.pop(name, None)
+    log_path = state / "run_local.log"
+    with log_path.open("wb") as output:
+        launcher = subprocess.Popen(
+            [
+                sys.executable,
+                str(REPO_ROOT / "scripts" / "run_local.py"),
+                "--state-dir",
+                str(state),
+                "--port",
+                str(port),
+                *args,
+            ],
+            env=full_env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(
+            "Airflow to be ready",
+            lambda: launcher.poll() is not None or b"Airflow is ready" in log_path.read_bytes(),
+            timeout_s=ready_timeout_s,
+            every_s=1,
+        )
+        assert launcher.poll() is None, log_path.read_text()
+        password = json.loads((state / "airflow" / "passwords.json").read_text())["admin"]
+        yield LocalAirflow(port=port, password=password, state=state, log_path=log_path)
+    finally:
+        launcher.send_signal(signal.SIGINT)
+        try:
+            launcher.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            launcher.kill()
+        print(log_path.read_text()[-3000:])

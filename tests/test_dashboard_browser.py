@@ -1,0 +1,175 @@
+"""The dashboard in a real browser: the "COVID-19 US" page inside the Airflow UI of a running
+local Airflow, and the static report the DAG wrote, in Debian's Chromium through Playwright.
+
+``scripts/run_local.py --sources sample`` starts Airflow on fresh state; the DAG's single
+catch-up run loads the real files and writes the report. The browser then checks that every
+chart drew its data, that the totals on the page are the warehouse's numbers, that the
+console has no errors and that the report fetches nothing from the network. It saves the
+screenshots the README shows.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from covid19_etl.report import CHART_IDS
+from tests.conftest import REPO_ROOT
+from tests.local_airflow import LocalAirflow, local_airflow, wait_for
+from tests.test_operator_story import CHROMIUM_FLAGS
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.e2e]
+
+DAG_ID = "covid19_etl"
+DOCS = REPO_ROOT / "docs"
+VIEWPORT = {"width": 1400, "height": 1600}  # the whole page, all six charts, in one screenshot
+
+# The total ink of each chart's data marks, as the browser drew them.
+MARKS_JS = """
+ids => Object.fromEntries(ids.map(id => {
+  const paths = document.querySelectorAll(
+    `#${id} .mark-line path, #${id} .mark-area path`);
+  return [id, Array.from(paths).reduce((n, p) => n + (p.getAttribute("d") || "").length, 0)];
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def airflow() -> Any:
+    """Local Airflow whose one catch-up run (yesterday) has loaded and written the report."""
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
+    with local_airflow(
+        {"COVID19_ETL_START_DATE": yesterday.isoformat()}, "--sources", "sample"
+    ) as up:
+        token = up.token()
+
+        def finished() -> dict | None:
+            runs = up.get(f"/api/v2/dags/{DAG_ID}/dagRuns", token)["dag_runs"]
+            done = [r for r in runs if r["state"] in ("success", "failed")]
+            return done[0] if done else None
+
+        run = wait_for("the first run to finish", finished, timeout_s=240)
+        assert run["state"] == "success", run
+        yield up
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    if not Path(path).exists():
+        pytest.fail(f"Chromium not found at {path}: run `make browser` (apt package chromium)")
+    return path
+
+
+def warehouse_totals(up: LocalAirflow) -> tuple[str, int, int, int]:
+    [(day, cases, deaths)] = up.warehouse(
+        "SELECT date, cases, deaths FROM covid19.us_daily ORDER BY date DESC LIMIT 1"
+    )
+    [(recovered,)] = up.warehouse(
+        "SELECT recovered FROM covid19.us_daily WHERE recovered IS NOT NULL "
+        "ORDER BY date DESC LIMIT 1"
+    )
+    return day.isoformat(), cases, deaths, recovered
+
+
+def check_dashboard(scope: Any, expected: tuple[str, int, int, int]) -> None:
+    """The page in ``scope`` (a page or a frame) drew six charts with data and shows the
+    warehouse's numbers."""
+    day, cases, deaths, recovered = expected
+    scope.locator(f"body[data-charts-rendered='{len(CHART_IDS)}']").wait_for(state="attached")
+    assert scope.locator(".chart-error").count() == 0
+    assert scope.locator("#as-of").inner_text() == day
+    for key, value in (("cases", cases), ("deaths", deaths), ("recovered", recovered)):
+        card = scope.locator(f"#total-{key}")
+        assert card.get_attribute("data-value") == str(value)
+        assert card.locator(".value").inner_text() == f"{value:,}"
+    ink = scope.locator("body").evaluate(f"(_, ids) => ({MARKS_JS})(ids)", list(CHART_IDS))
+    assert all(length > 500 for length in ink.values()), ink  # a line across ~400 days
+    recoveries = scope.locator("#chart-recoveries")
+    assert recoveries.locator(".mark-rule.role-mark line").count() == 1  # end of reporting
+    assert "Reporting ended Dec 13, 2020" in recoveries.locator("svg").text_content()
+    assert "inserted" in scope.locator("#freshness").inner_text()
+
+
+def test_the_json_api_on_the_api_server(airflow):
+    day, cases, deaths, recovered = warehouse_totals(airflow)
+    summary = airflow.get("/covid19/api/v1/summary")
+    totals = summary["totals"]
+    assert (totals["as_of"], totals["cases"], totals["deaths"]) == (day, cases, deaths)
+    assert totals["recovered"] == recovered
+    [(inserted, updated)] = airflow.warehouse(
+        "SELECT inserted, updated FROM covid19.etl_runs ORDER BY id DESC LIMIT 1"
+    )
+    assert (summary["last_load"]["inserted"], summary["last_load"]["updated"]) == (
+        inserted,
+        updated,
+    )
+    daily = airflow.get("/covid19/api/v1/daily?start=2021-03-01")
+    assert daily["rows"][-1]["cases"] == cases
+    with pytest.raises(urllib.error.HTTPError) as anonymous:
+        urllib.request.urlopen(f"http://127.0.0.1:{airflow.port}/covid19/api/v1/summary")
+    assert anonymous.value.code == 401
+
+
+def test_the_page_in_the_airflow_ui(airflow, chromium):
+    from playwright.sync_api import sync_playwright
+
+    expected = warehouse_totals(airflow)
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport=VIEWPORT)
+        page.set_default_timeout(90_000)  # a loaded CI machine renders slowly
+        page.goto(airflow.base_url + "/", wait_until="networkidle")
+        page.get_by_label("Username").fill("admin")
+        page.get_by_label("Password").fill(airflow.password)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(lambda url: "/auth/login" not in url)
+        # From here on, nothing may log an error (before login, the UI's own probe of
+        # /ui/config answers 401, as it should).
+        page.on("console", lambda m: m.type == "error" and errors.append(f"{m.text} {m.location}"))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+
+        page.get_by_role("link", name="COVID-19 US").click()
+        page.wait_for_url("**/plugin/covid19-us")
+        frame = page.frame_locator("iframe[title='COVID-19 US']")
+        try:
+            check_dashboard(frame, expected)
+        finally:  # what the browser showed, to see why when it fails
+            DOCS.mkdir(exist_ok=True)
+            page.screenshot(path=str(DOCS / "dashboard-airflow.png"))
+        browser.close()
+    assert errors == []
+
+
+def test_the_static_report(airflow, chromium):
+    from playwright.sync_api import sync_playwright
+
+    expected = warehouse_totals(airflow)
+    latest = airflow.reports / "latest.html"
+    [dated] = airflow.reports.glob("*/us_daily.html")
+    assert latest.read_bytes() == dated.read_bytes()
+    errors: list[str] = []
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(60_000)
+        page.on("console", lambda m: m.type == "error" and errors.append(f"{m.text} {m.location}"))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(latest.as_uri())
+        try:
+            check_dashboard(page, expected)
+        finally:
+            DOCS.mkdir(exist_ok=True)
+            page.screenshot(path=str(DOCS / "dashboard-report.png"), full_page=True)
+        browser.close()
+    assert errors == []
+    assert [url for url in requests if not url.startswith(("file:", "data:", "blob:"))] == []

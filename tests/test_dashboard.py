@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -509,7 +510,7 @@ print(json.dumps({
         check=False,
         timeout=120,
         env={
-            **__import__("os").environ,
+            **os.environ,
             "PYTHONPATH": str(REPO_ROOT / "include"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

@@ -160,7 +160,13 @@ IMPORT_CHECK = textwrap.dedent(
     """
     import json, os, sys
     import airflow  # settings.initialize() appends the plugins folder to sys.path, as on MWAA
+    from airflow import plugins_manager
     from airflow.dag_processing.dagbag import DagBag
+
+    # What every MWAA component does first: load the plugins from the unzipped plugins.zip.
+    plugin_names = sorted(p["name"] for p in plugins_manager.get_plugin_info())
+    plugin_errors = plugins_manager.get_import_errors()
+    heavy = sorted(m for m in ("pandas", "great_expectations", "altair") if m in sys.modules)
 
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     import covid19_etl
@@ -171,6 +177,9 @@ IMPORT_CHECK = textwrap.dedent(
         "tasks": sorted(dag.task_ids) if dag else [],
         "start_date": dag.start_date.isoformat() if dag else None,
         "covid19_etl_file": covid19_etl.__file__,
+        "plugins": plugin_names,
+        "plugin_errors": {k: str(v) for k, v in plugin_errors.items()},
+        "heavy_after_plugins": heavy,
         "sys_path": sys.path,
     }))
     """
@@ -223,6 +232,11 @@ def test_dag_imports_from_the_built_layout_alone(
     assert result["dag_ids"] == ["covid19_etl"]
     assert result["tasks"] == ["extract", "load", "notify", "report", "transform", "validate"]
     assert result["start_date"].startswith("2026-11-01")
+    # The loader imports every .py under the plugins folder; the package must not be among them
+    # (the zip's root .airflowignore), or each component would import pandas and GX at start.
+    assert result["plugins"] == ["covid19_dashboard"]
+    assert result["plugin_errors"] == {}
+    assert result["heavy_after_plugins"] == []
     assert Path(result["covid19_etl_file"]).is_relative_to(plugins), result["covid19_etl_file"]
     assert not any(
         p in {str(REPO_ROOT / "include"), str(SOURCE / "include")} for p in result["sys_path"]

@@ -99,7 +99,7 @@ def read_only_cursor(connection: Any | None = None) -> Iterator[Any]:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION READ ONLY")
-            cursor.execute(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'")
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", (STATEMENT_TIMEOUT,))
             yield cursor
     finally:
         connection.rollback()

@@ -236,37 +236,54 @@ class Topic:
         return found
 
 
-@pytest.fixture
-def sns_topic(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Topic:
-    """``aws_default`` pointed at the moto server (its ``endpoint_url`` extra) and a topic."""
-    import boto3
-
-    for name, value in {
+def aws_environment(endpoint: str) -> dict[str, str]:
+    """``aws_default`` on the moto server (its ``endpoint_url`` extra) with dummy credentials."""
+    return {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_AWS_DEFAULT",
-        json.dumps(
-            {
-                "conn_type": "aws",
-                "extra": {"region_name": "us-east-1", "endpoint_url": moto_endpoint},
-            }
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
+            {"conn_type": "aws", "extra": {"region_name": "us-east-1", "endpoint_url": endpoint}}
         ),
-    )
-    suffix = uuid.uuid4().hex[:8]
-    sns = boto3.client("sns", endpoint_url=moto_endpoint, region_name="us-east-1")
-    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1")
-    arn = sns.create_topic(Name=f"covid19-etl-{suffix}")["TopicArn"]
-    queue_url = sqs.create_queue(QueueName=f"covid19-etl-{suffix}")["QueueUrl"]
+    }
+
+
+def create_topic(endpoint: str, name: str) -> Topic:
+    """An SNS topic with an SQS queue subscribed to it, on the moto server."""
+    import boto3
+
+    clients = {"endpoint_url": endpoint, **AWS_CLIENT_ARGS}
+    sns, sqs = boto3.client("sns", **clients), boto3.client("sqs", **clients)
+    arn = sns.create_topic(Name=name)["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
     sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
-    monkeypatch.setenv("AIRFLOW_VAR_COVID19_SNS_TOPIC_ARN", arn)
     return Topic(arn, queue_url, sqs)
+
+
+AWS_CLIENT_ARGS = {
+    "region_name": "us-east-1",
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",
+}
+
+
+@pytest.fixture
+def aws_default(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point ``aws_default`` at the moto server; return its endpoint."""
+    for name, value in aws_environment(moto_endpoint).items():
+        monkeypatch.setenv(name, value)
+    return moto_endpoint
+
+
+@pytest.fixture
+def sns_topic(aws_default: str, monkeypatch: pytest.MonkeyPatch) -> Topic:
+    """A fresh topic (with an SQS subscription to read it) named by ``covid19_sns_topic_arn``."""
+    topic = create_topic(aws_default, f"covid19-etl-{uuid.uuid4().hex[:8]}")
+    monkeypatch.setenv("AIRFLOW_VAR_COVID19_SNS_TOPIC_ARN", topic.arn)
+    return topic
 
 
 # --- Airflow ---------------------------------------------------------------------------------

@@ -413,28 +413,13 @@ def test_a_failed_report_retries_then_skips_with_an_alert(loaded, sns_topic, mon
 
 
 @pytest.fixture
-def s3_bucket(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+def s3_bucket(aws_default: str) -> Any:
     """``aws_default`` on the moto server, and an empty bucket."""
     import uuid
 
     import boto3
 
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_AWS_DEFAULT",
-        json.dumps(
-            {
-                "conn_type": "aws",
-                "extra": {"region_name": "us-east-1", "endpoint_url": moto_endpoint},
-            }
-        ),
-    )
-    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    s3 = boto3.client("s3", endpoint_url=aws_default, region_name="us-east-1")
     name = f"covid19-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=name)
     return s3, name

@@ -21,8 +21,7 @@ import pytest
 
 from covid19_etl.report import CHART_IDS
 from tests.conftest import REPO_ROOT
-from tests.local_airflow import LocalAirflow, local_airflow, wait_for
-from tests.test_operator_story import CHROMIUM_FLAGS
+from tests.local_airflow import CHROMIUM_FLAGS, LocalAirflow, local_airflow, sign_in, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.e2e]
 
@@ -125,12 +124,7 @@ def test_the_page_in_the_airflow_ui(airflow, chromium):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport=VIEWPORT)
-        page.set_default_timeout(90_000)  # a loaded CI machine renders slowly
-        page.goto(airflow.base_url + "/", wait_until="networkidle")
-        page.get_by_label("Username").fill("admin")
-        page.get_by_label("Password").fill(airflow.password)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(lambda url: "/auth/login" not in url)
+        sign_in(page, airflow)
         # From here on, nothing may log an error (before login, the UI's own probe of
         # /ui/config answers 401, as it should).
         page.on("console", lambda m: m.type == "error" and errors.append(f"{m.text} {m.location}"))

@@ -18,11 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -35,18 +30,13 @@ from werkzeug import Request, Response
 
 from covid19_etl import transform
 from covid19_etl.sources import read_text_table
-from tests.conftest import JHU_2021, NYT_2021, REPO_ROOT, Topic
+from tests.conftest import JHU_2021, NYT_2021, REPO_ROOT, aws_environment, create_topic
+from tests.local_airflow import CHROMIUM_FLAGS, local_airflow, sign_in, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.e2e]
 
 DAG_ID = "covid19_etl"
 DOCS = REPO_ROOT / "docs"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class FlakyNyt:
@@ -99,16 +89,6 @@ class Api:
         return self.call("GET", f"/api/v2/dags/{DAG_ID}")
 
 
-def wait_for(what: str, check, timeout_s: float = 300, every_s: float = 2) -> Any:
-    """Poll ``check`` until it returns something truthy (a wait, not a timing assertion)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(every_s)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def story(moto_endpoint) -> Any:
     """Start the one-command setup on fresh state, with controllable sources and SNS."""
@@ -119,93 +99,26 @@ def story(moto_endpoint) -> Any:
     nyt = FlakyNyt()
     http.expect_request("/nyt/us.csv").respond_with_handler(nyt)
     http.expect_request("/jhu/combined.csv").respond_with_data(JHU_2021.read_bytes())
-
-    # A short path: PostgreSQL's Unix socket lives in the state folder.
-    state = Path(tempfile.mkdtemp(prefix="c19run-"))
     today = datetime.now(UTC).date()
-    port = free_port()
-    topic = make_topic(moto_endpoint)
+    topic = create_topic(moto_endpoint, "covid19-etl-operator-story")
     env = {
-        **os.environ,
+        **aws_environment(moto_endpoint),
         "COVID19_ETL_START_DATE": (today - timedelta(days=3)).isoformat(),
         "AIRFLOW_VAR_COVID19_NYT_URL": http.url_for("/nyt/us.csv"),
         "AIRFLOW_VAR_COVID19_JHU_URL": http.url_for("/jhu/combined.csv"),
         "AIRFLOW_VAR_COVID19_SNS_TOPIC_ARN": topic.arn,
-        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
-            {
-                "conn_type": "aws",
-                "extra": {"region_name": "us-east-1", "endpoint_url": moto_endpoint},
-            }
-        ),
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
     }
-    for name in (
-        "AIRFLOW_HOME",
-        "AIRFLOW__CORE__DAGS_FOLDER",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
-    ):
-        env.pop(name, None)  # the launcher sets its own
-    log_path = state / "run_local.log"
-    with log_path.open("wb") as output:
-        launcher = subprocess.Popen(
-            [
-                sys.executable,
-                str(REPO_ROOT / "scripts" / "run_local.py"),
-                "--state-dir",
-                str(state),
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
     try:
-        wait_for(
-            "Airflow to be ready",
-            lambda: launcher.poll() is not None or b"Airflow is ready" in log_path.read_bytes(),
-            timeout_s=300,
-            every_s=1,
-        )
-        assert launcher.poll() is None, log_path.read_text()
-        password = json.loads((state / "airflow" / "passwords.json").read_text())["admin"]
-        yield Story(
-            api=Api(f"http://127.0.0.1:{port}", password),
-            nyt=nyt,
-            topic=topic,
-            days=[today - timedelta(days=n) for n in (3, 2, 1)],
-            warehouse_uri=f"postgresql://postgres@/covid19?host={state / 'pgdata'}",
-            port=port,
-            password=password,
-        )
+        with local_airflow(env) as airflow:
+            yield Story(
+                airflow=airflow,
+                api=Api(airflow.base_url, airflow.password),
+                nyt=nyt,
+                topic=topic,
+                days=[today - timedelta(days=n) for n in (3, 2, 1)],
+            )
     finally:
-        launcher.send_signal(signal.SIGINT)
-        try:
-            launcher.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            launcher.kill()
         http.stop()
-        print(log_path.read_text()[-3000:])
-
-
-def make_topic(endpoint: str) -> Topic:
-    import boto3
-
-    kwargs = {
-        "endpoint_url": endpoint,
-        "region_name": "us-east-1",
-        "aws_access_key_id": "testing",
-        "aws_secret_access_key": "testing",
-    }
-    sns, sqs = boto3.client("sns", **kwargs), boto3.client("sqs", **kwargs)
-    arn = sns.create_topic(Name="covid19-etl-operator-story")["TopicArn"]
-    queue_url = sqs.create_queue(QueueName="covid19-etl-operator-story")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
-    return Topic(arn, queue_url, sqs)
 
 
 class Story:
@@ -219,10 +132,7 @@ class Story:
         }
 
     def warehouse(self, sql: str) -> list[tuple]:
-        import psycopg
-
-        with psycopg.connect(self.warehouse_uri) as connection:
-            return connection.execute(sql).fetchall()
+        return self.airflow.warehouse(sql)
 
 
 def test_failed_day_blocks_then_recovers_in_order(story):
@@ -310,18 +220,13 @@ def test_browser_shows_the_grid_with_successful_tasks(story):
     if not Path(chromium).exists():
         pytest.fail(f"Chromium not found at {chromium}: run `make browser` (apt package chromium)")
     last_run = story.runs_by_day()[story.days[-1]]["dag_run_id"]
-    base = f"http://localhost:{story.port}"
+    base = story.airflow.base_url
     errors: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.on("pageerror", lambda error: errors.append(str(error)))
-        page.set_default_timeout(90_000)  # a loaded 2-core CI machine renders slowly
-        page.goto(base + "/", wait_until="networkidle")
-        page.get_by_label("Username").fill("admin")
-        page.get_by_label("Password").fill(story.password)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(lambda url: "/auth/login" not in url)
+        sign_in(page, story.airflow)
         page.goto(f"{base}/dags/{DAG_ID}/runs/{last_run}", wait_until="networkidle")
         rows = {
             task: page.get_by_role("row").filter(has_text=task).first
@@ -339,16 +244,3 @@ def test_browser_shows_the_grid_with_successful_tasks(story):
     assert all("Success" in text for text in states.values()), states
     assert grid_cells == 6
     assert errors == []
-
-
-# As the probe of this machine kind recommends: no sandbox as root, and none of Chromium's
-# background connections, which the closed network refuses.
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]

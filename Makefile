@@ -54,8 +54,9 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; \
 	fi
 
+# The full run also rewrites docs/reliability.md (tests/test_reliability.py).
 test: lint browser
-	$(PY) -m pytest
+	RELIABILITY_REPORT=docs/reliability.md $(PY) -m pytest
 
 run: install
 	$(PY) scripts/run_local.py --sources $(SOURCES) --port $(PORT)

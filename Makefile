@@ -6,6 +6,7 @@
 #   make install   the locked environment in .venv (uv, Python 3.12), nothing else
 #   make browser   Debian's chromium, for the browser tests (apt; root or sudo)
 #   make lint      ruff check and format check
+#   make bench     the benchmarks, written to docs/benchmarks.md (Makefile.bench)
 #
 # Infrastructure targets (deploy, deploy-dry-run, infra-check) live in Makefile.infra.
 
@@ -62,3 +63,4 @@ run: install
 	$(PY) scripts/run_local.py --sources $(SOURCES) --port $(PORT)
 
 include Makefile.infra
+include Makefile.bench

@@ -6,7 +6,6 @@
 #   make install   the locked environment in .venv (uv, Python 3.12), nothing else
 #   make browser   Debian's chromium, for the browser tests (apt; root or sudo)
 #   make lint      ruff check and format check
-#   make bench     the benchmarks, written to docs/benchmarks.md (Makefile.bench)
 #
 # Infrastructure targets (deploy, deploy-dry-run, infra-check) live in Makefile.infra.
 

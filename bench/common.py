@@ -67,7 +67,8 @@ def python_env(**extra: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """A fresh process, measured from outside: wall time, peak RSS, and what it reported."""
+    """A fresh process: wall time measured from outside, its peak RSS (``VmHWM``, reported by
+    the process itself at its end), and what it reported."""
 
     wall_s: float
     max_rss_mb: float
@@ -75,10 +76,12 @@ class ProbeResult:
 
 
 def run_probe(args: Sequence[str], env: dict[str, str], timeout_s: float = 900) -> ProbeResult:
-    """Run ``python -m bench.probe ARGS`` and measure it with ``wait4``.
+    """Run ``python -m bench.probe ARGS``: wall time from before ``exec`` to exit.
 
-    ``wait4`` returns the rusage of that one child (its ``ru_maxrss`` is the peak resident set
-    of the process, imports included). The probe writes its own JSON report to a file.
+    The peak resident set is the probe's own ``VmHWM`` (imports included): the ``ru_maxrss``
+    that ``wait4`` returns would include this (large) parent's high-water mark, which Linux
+    carries into the child across ``fork`` and ``exec``. The probe writes its JSON report to a
+    file.
     """
     with tempfile.NamedTemporaryFile(prefix="bench-probe-", suffix=".json", delete=False) as f:
         report_path = Path(f.name)
@@ -91,18 +94,12 @@ def run_probe(args: Sequence[str], env: dict[str, str], timeout_s: float = 900) 
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-        deadline = started + timeout_s
-        while True:
-            pid, status, rusage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                process.kill()
-                pid, status, rusage = os.wait4(process.pid, 0)
-                break
-            time.sleep(0.005)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
         wall = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
         if process.returncode != 0:
             output.seek(0)
             tail = output.read()[-4000:].decode(errors="replace")
@@ -110,7 +107,7 @@ def run_probe(args: Sequence[str], env: dict[str, str], timeout_s: float = 900) 
             raise RuntimeError(f"probe {list(args)} exited {process.returncode}:\n{tail}")
     report = json.loads(report_path.read_text())
     report_path.unlink(missing_ok=True)
-    return ProbeResult(wall, rusage.ru_maxrss / 1024, report)
+    return ProbeResult(wall, report["peak_rss_mb"], report)
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------

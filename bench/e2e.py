@@ -7,9 +7,10 @@ day, which loads the whole history (the sample files over local HTTP). The REST 
 until that run succeeds; then the run is cleared and runs again (a no-op rerun), a few times.
 
 For each run, from the API's own timestamps: the total from the run being queued (or cleared) to
-``notify`` ending; **task work** is the sum of the task instances' start-to-end durations;
-**Airflow overhead** is the rest (scheduling, queueing, starting each task process). The
-launcher is stopped with SIGINT, as a person would with Ctrl-C.
+``notify`` ending; **task work** is the sum of the start-to-end durations of the chain's task
+instances (extract to notify); **Airflow overhead** is the rest (scheduling, queueing, starting
+each task process). Tasks beside the chain (``report``, parallel to ``notify``) are listed
+apart. The launcher is stopped with SIGINT, as a person would with Ctrl-C.
 """
 
 from __future__ import annotations
@@ -112,10 +113,19 @@ def split_run(start: datetime, tis: dict[str, dict], run: dict) -> dict[str, Any
             }
         )
         previous_end = ended
+    # Tasks beside the chain (the dashboard ``report`` runs in parallel with ``notify``).
+    beside = {
+        task: (ts(ti["end_date"]) - ts(ti["start_date"])).total_seconds()
+        for task, ti in tis.items()
+        if task not in TASKS and ti.get("start_date") and ti.get("end_date")
+    }
+    run_end = ts(run.get("end_date"))
     return {
         "total_s": total,
         "task_work_s": work,
         "airflow_overhead_s": total - work,
+        "beside_chain_s": beside,
+        "run_end_s": (run_end - start).total_seconds() if run_end else None,
         "run_queued_to_start_s": (
             (ts(run["start_date"]) - start).total_seconds() if run.get("start_date") else None
         ),

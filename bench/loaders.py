@@ -373,16 +373,24 @@ def measure_size(
     }
 
 
-def explain(url: str, passes: Passes, proposed: bool) -> dict[str, str]:
-    """``EXPLAIN (ANALYZE, BUFFERS)`` of the upsert statement, both passes, rolled back: the
-    server-side profile of where the load's time goes."""
+def explain(
+    url: str,
+    passes: Passes,
+    proposed: bool,
+    merge_joins: bool = True,
+    which_passes: tuple[str, ...] = ("first", "second"),
+) -> dict[str, str]:
+    """``EXPLAIN (ANALYZE, BUFFERS)`` of the upsert statement, rolled back: the server-side
+    profile of where the load's time goes."""
     from bench.proposed import load_fix
     from covid19_etl import load
 
     plans = {}
-    with load_fix() if proposed else contextlib.nullcontext():
+    with load_fix(merge_joins) if proposed else contextlib.nullcontext():
         reset_schema(url)
         for which, data in (("first", passes.first), ("second", passes.second)):
+            if which not in which_passes:
+                continue
             if which == "second":
                 load_ours(url, passes.first, "bench-explain-fill")
                 settle(url, vacuum=True)
@@ -424,6 +432,9 @@ def run(
                     "rows": rows,
                     "ours": explain(url, passes, proposed=False),
                     "proposed": explain(url, passes, proposed=True),
+                    "proposed_hash_joins": explain(
+                        url, passes, proposed=True, merge_joins=False, which_passes=("second",)
+                    ),
                 }
             del passes
     return {

@@ -1,8 +1,8 @@
 """One measurement in a fresh interpreter: ``python -m bench.probe --report OUT.json KIND ...``.
 
-Run by :func:`bench.common.run_probe`, which measures the process from outside (wall time and,
-through ``wait4``, its peak RSS). Inside, the probe times its phases with ``perf_counter`` and
-records the resident set after each, so an import's cost shows apart from the work.
+Run by :func:`bench.common.run_probe`, which measures its wall time from outside. Inside, the
+probe times its phases with ``perf_counter``, records the resident set after each (so an
+import's cost shows apart from the work) and, at the end, its peak resident set (``VmHWM``).
 
 Kinds:
 
@@ -58,6 +58,17 @@ def rss_mb() -> float:
 
 
 def peak_rss_mb() -> float:
+    """The process's own peak resident set since ``exec`` (``VmHWM``).
+
+    Not ``ru_maxrss``: Linux carries the parent's high-water mark across ``fork``/``vfork`` and
+    ``exec`` into the child's ``ru_maxrss``, so a child of a big parent reports the parent's peak.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:  # not Linux
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

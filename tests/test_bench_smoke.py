@@ -119,6 +119,7 @@ def test_load_section_runs_every_loader_and_both_passes(smoke):
         assert all(positive(value) for value in ratios.values())
     for name in ("ours", "proposed"):
         assert "Insert on us_daily" in section["explain"][name]["first"]
+    assert "Update on us_daily" in section["explain"]["proposed_hash_joins"]["second"]
 
 
 def test_validation_section_has_both_files_the_fix_and_a_profile(smoke):

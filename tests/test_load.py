@@ -150,3 +150,13 @@ def test_load_task_reads_the_staged_file_through_the_connection(warehouse, tmp_p
     assert warehouse.query("SELECT nyt_sha256, jhu_sha256 FROM covid19.etl_runs") == [
         ("n" * 64, "j" * 64)
     ]
+
+
+def test_a_staged_file_with_a_repeated_date_is_refused(warehouse):
+    upsert(warehouse.url, THREE_DAYS)
+    before = warehouse.dump()
+
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        upsert(warehouse.url, THREE_DAYS + b"2020-12-14,16569999,301016,\n", run_id="run-2")
+
+    assert warehouse.dump() == before

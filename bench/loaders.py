@@ -1,15 +1,17 @@
-"""Section 3: load throughput of three loaders, same table, same data, same run.
+"""Section 3: load throughput of three loaders (and two variants of ours), same table, same
+data, same run.
 
 * **ours**: :func:`covid19_etl.load.upsert`, exactly as the ``load`` task calls it: one
-  transaction, advisory lock, migration check, ``COPY`` into a temporary table, one
-  ``INSERT ... ON CONFLICT (date) DO UPDATE ... WHERE`` the row changed, counts, ``etl_runs``.
+  transaction, advisory lock, migration check, ``COPY`` into a temporary table, its key, one
+  statement that updates the changed rows and inserts the new ones, counts, ``etl_runs``.
 * **naive**: what the published solutions do: the CSV parsed in Python, then one
   ``INSERT ... ON CONFLICT (date) DO UPDATE`` per row (``cursor.execute`` per row, psycopg 3,
   parameters bound by the server), every row rewritten whether it changed or not, a single
   ``COMMIT`` at the end (the most generous version of it: most committed per row).
 * **copy**: a plain ``COPY ... FROM STDIN`` of the same CSV into the same, empty table: the limit.
-* **proposed**: ours with the fix of :func:`bench.proposed.load_fix` applied in this process: the
-  "after" figure of the proposed change, measured beside the "before".
+* **proposed**: ours with the change of :func:`bench.proposed.load_fix` applied in this process.
+* **before**: ours as it was before the fixes this benchmark proposed were applied
+  (:func:`bench.proposed.load_before`), so their before and after stay measured.
 
 Past ``naive_max_rows`` the naive loader runs on a random sample of the file's rows (its per-row
 cost is one round trip and one index descent, whatever the size); the report extrapolates.
@@ -53,7 +55,15 @@ COPY_SQL = (
     f"COPY {SCHEMA}.us_daily (date, cases, deaths, recovered) "
     "FROM STDIN WITH (FORMAT csv, HEADER true)"
 )
-LOADERS = ("ours", "proposed", "naive", "copy")
+LOADERS = ("ours", "proposed", "before", "naive", "copy")
+OURS = ("ours", "proposed", "before")  # the shipped upsert() and its two variants
+
+
+def variant(name: str) -> Any:
+    """The context in which ``upsert()`` runs as ``name`` (see :mod:`bench.proposed`)."""
+    from bench.proposed import load_before, load_fix
+
+    return {"proposed": load_fix, "before": load_before}.get(name, contextlib.nullcontext)()
 
 
 # --- connections ------------------------------------------------------------------------------
@@ -278,8 +288,6 @@ def _ours_passes(url: str, passes: Passes, label: str, rep: int) -> tuple[Timed,
 def measure_size(
     url: str, passes: Passes, repeats: int, naive_max_rows: int, naive_sample_rows: int
 ) -> dict[str, Any]:
-    from bench.proposed import load_fix
-
     rows = passes.rows
     sampled = rows > naive_max_rows
     sample = min(naive_sample_rows, rows)
@@ -287,13 +295,12 @@ def measure_size(
         name: {"first": [], "second": []} for name in LOADERS
     }
     statements: dict[str, dict[str, dict[str, list[float]]]] = {
-        name: {"first": defaultdict(list), "second": defaultdict(list)}
-        for name in ("ours", "proposed")
+        name: {"first": defaultdict(list), "second": defaultdict(list)} for name in OURS
     }
     checks: dict[str, Any] = {}
     for rep in range(repeats):
-        for name in ("ours", "proposed"):
-            with load_fix() if name == "proposed" else contextlib.nullcontext():
+        for name in OURS:
+            with variant(name):
                 first, second = _ours_passes(url, passes, name, rep)
             for which, timed in (("first", first), ("second", second)):
                 runs[name][which].append(timed.seconds)
@@ -347,7 +354,7 @@ def measure_size(
         which: {
             f"{name}_over_{other}": loaders[name][which]["rows_per_s"]
             / loaders[other][which]["rows_per_s"]
-            for name in ("ours", "proposed")
+            for name in OURS
             for other in ("copy", "naive")
         }
         for which in ("first", "second")
@@ -376,17 +383,15 @@ def measure_size(
 def explain(
     url: str,
     passes: Passes,
-    proposed: bool,
-    merge_joins: bool = True,
+    name: str,
     which_passes: tuple[str, ...] = ("first", "second"),
 ) -> dict[str, str]:
-    """``EXPLAIN (ANALYZE, BUFFERS)`` of the upsert statement, rolled back: the server-side
-    profile of where the load's time goes."""
-    from bench.proposed import load_fix
+    """``EXPLAIN (ANALYZE, BUFFERS)`` of the upsert statement of variant ``name``, rolled back:
+    the server-side profile of where the load's time goes."""
     from covid19_etl import load
 
     plans = {}
-    with load_fix(merge_joins) if proposed else contextlib.nullcontext():
+    with variant(name):
         reset_schema(url)
         for which, data in (("first", passes.first), ("second", passes.second)):
             if which not in which_passes:
@@ -397,6 +402,7 @@ def explain(
             with connect(url) as connection, connection.cursor() as cursor:
                 cursor.execute(load.STAGE_SQL)
                 load.copy_csv(cursor, load.COPY_SQL, data)
+                cursor.execute(load.STAGE_KEY_SQL)
                 cursor.execute(
                     "EXPLAIN (ANALYZE, BUFFERS) " + load.UPSERT_SQL, {"run_id": "bench-explain"}
                 )
@@ -430,11 +436,9 @@ def run(
                 log(f"  EXPLAIN ANALYZE of the upsert at {rows:,} rows")
                 profile = {
                     "rows": rows,
-                    "ours": explain(url, passes, proposed=False),
-                    "proposed": explain(url, passes, proposed=True),
-                    "proposed_hash_joins": explain(
-                        url, passes, proposed=True, merge_joins=False, which_passes=("second",)
-                    ),
+                    "ours": explain(url, passes, "ours"),
+                    "proposed": explain(url, passes, "proposed"),
+                    "before": explain(url, passes, "before", which_passes=("first",)),
                 }
             del passes
     return {

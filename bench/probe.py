@@ -170,10 +170,10 @@ def probe_gx(args: argparse.Namespace, phases: Phases) -> dict[str, Any]:
     data = Path(args.file).read_bytes()
     latest = date.fromisoformat(args.latest)
     fix = contextlib.nullcontext()
-    if args.proposed:
-        from bench.proposed import validate_fix
+    if args.before:
+        from bench.proposed import validate_before
 
-        fix = validate_fix()
+        fix = validate_before()
     profiler = None
     if args.profile:
         from pyinstrument import Profiler
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     gx = sub.add_parser("gx")
     gx.add_argument("--file", required=True)
     gx.add_argument("--latest", required=True)
-    gx.add_argument("--proposed", action="store_true", help="with bench.proposed.validate_fix")
+    gx.add_argument("--before", action="store_true", help="as bench.proposed.validate_before")
     gx.add_argument("--profile", action="store_true", help="pyinstrument around validate_jhu")
     args = parser.parse_args(argv)
 

@@ -1,26 +1,27 @@
-"""The proposed fixes, measured beside the shipped code in the same run (the "after" figures).
+"""Variants of the shipped code, measured beside it in the same run: before, and proposed.
 
-The benchmark may not edit ``include/covid19_etl``. Each fix is applied here, for the length
-of a ``with`` block and only inside the benchmark's own process, by swapping a module constant or
-function of the shipped module; everything else (lock, migrations, counts, ``etl_runs``, the GX
-suites) runs unchanged. ``docs/benchmarks.md`` states each one as a precise change to make.
+The benchmark may not edit ``include/covid19_etl``. A variant is applied here, for the length of
+a ``with`` block and only inside the benchmark's own process, by swapping module constants or
+functions of the shipped module; everything else (lock, migrations, counts, ``etl_runs``, the GX
+suites) runs unchanged.
 
-1. :func:`load_fix` (``covid19_etl/load.py``): the staging table gets its primary key *after*
-   the ``COPY`` (one sorted index build instead of 1 M index insertions; a file with a repeated
-   date still fails), and ``INSERT ... ON CONFLICT DO UPDATE`` becomes an ``UPDATE ... FROM`` of
-   the changed rows plus an ``INSERT ... WHERE NOT EXISTS`` of the new ones, in one statement.
-   ``ON CONFLICT``'s speculative insertion costs about six buffer accesses per row (EXPLAIN
-   shows 6 M shared hits for 1 M rows); a plain insert behind an anti-join does not pay it.
-   Hash joins are turned off for the transaction: both inputs are in primary-key order, and a
-   hash join of millions of rows spills to disk at the default 4 MB ``work_mem``.
-   Correct under the advisory lock that already serialises the loads: both halves see the same
-   snapshot, so no row is updated and inserted, and a foreign writer racing on a date makes the
-   ``INSERT`` fail with a unique violation, which rolls the whole load back.
-2. :func:`validate_fix` (``covid19_etl/validate.py``): the parsed-date column is cast to
-   ``datetime64[ns]``. pandas 3 parses to ``datetime64[us]``, which GX 1.24's
+**Before** (:func:`load_before`, :func:`validate_before`): the code as it was before commit
+``abd83ab``, which applied the first two fixes this benchmark proposed, so that every
+``make bench`` keeps showing their before and after:
+
+1. ``load.py``: the staging table had its ``PRIMARY KEY`` during the ``COPY`` (an index
+   insertion per row), and the upsert was one ``INSERT ... ON CONFLICT DO UPDATE ... WHERE``
+   changed, whose speculative insertion probes and confirms every row, even into an empty
+   table (EXPLAIN: about six shared-buffer accesses per row).
+2. ``validate.py``: the parsed-date column stayed ``datetime64[us]`` (pandas 3), which GX 1.24's
    ``column_values_between`` does not recognise as a datetime (it tests
-   ``is_datetime64_ns_dtype``), so it compares every row in a Python ``map`` instead of one
-   vectorised comparison.
+   ``is_datetime64_ns_dtype``): it compared every row in a Python ``map``.
+
+**Proposed** (:func:`load_fix`): the shipped load plus ``SET LOCAL enable_hashjoin = off`` before
+the upsert statement. Both of its joins (stage to table, for the ``UPDATE`` and the ``NOT
+EXISTS``) have both inputs in primary-key order; the planner picks hash joins, which spill to
+disk in many batches at PostgreSQL's default 4 MB ``work_mem`` (RDS's default too), a cost that
+grows with the table. Merge joins stream both indexes.
 """
 
 from __future__ import annotations
@@ -29,85 +30,88 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-PROPOSED_STAGE_SQL = """
+PROPOSED_JOIN_SQL = "SET LOCAL enable_hashjoin = off"
+
+BEFORE_STAGE_SQL = """
 CREATE TEMPORARY TABLE us_daily_stage (
-    date date NOT NULL, cases bigint NOT NULL, deaths bigint NOT NULL, recovered bigint
+    date date PRIMARY KEY, cases bigint NOT NULL, deaths bigint NOT NULL, recovered bigint
 ) ON COMMIT DROP
 """
-# After the COPY: one sorted build; a repeated date in the staged file still fails the load.
-PROPOSED_STAGE_KEY_SQL = "ALTER TABLE us_daily_stage ADD PRIMARY KEY (date)"
-# Both sides of the joins are then read in primary-key order and merge-joined; a hash join of
-# millions of rows spills to disk in many batches at the default work_mem (4 MB, also RDS's).
-PROPOSED_JOIN_SQL = "SET LOCAL enable_hashjoin = off"
-PROPOSED_UPSERT_SQL = """
-WITH updated AS (
-    UPDATE covid19.us_daily AS target SET
-        cases = stage.cases,
-        deaths = stage.deaths,
-        recovered = stage.recovered,
-        last_changed_by = %(run_id)s,
-        last_changed_at = now()
-    FROM us_daily_stage AS stage
-    WHERE target.date = stage.date
-      AND (target.cases, target.deaths, target.recovered)
-          IS DISTINCT FROM (stage.cases, stage.deaths, stage.recovered)
-    RETURNING 1
-), inserted AS (
-    INSERT INTO covid19.us_daily
+BEFORE_UPSERT_SQL = """
+WITH upserted AS (
+    INSERT INTO covid19.us_daily AS target
         (date, cases, deaths, recovered, first_loaded_by, last_changed_by)
-    SELECT stage.date, stage.cases, stage.deaths, stage.recovered, %(run_id)s, %(run_id)s
-    FROM us_daily_stage AS stage
-    WHERE NOT EXISTS (SELECT FROM covid19.us_daily AS t WHERE t.date = stage.date)
-    RETURNING 1
+    SELECT date, cases, deaths, recovered, %(run_id)s, %(run_id)s FROM us_daily_stage
+    ON CONFLICT (date) DO UPDATE SET
+        cases = EXCLUDED.cases,
+        deaths = EXCLUDED.deaths,
+        recovered = EXCLUDED.recovered,
+        last_changed_by = EXCLUDED.last_changed_by,
+        last_changed_at = now()
+    WHERE (target.cases, target.deaths, target.recovered)
+        IS DISTINCT FROM (EXCLUDED.cases, EXCLUDED.deaths, EXCLUDED.recovered)
+    -- xmax is 0 only on a freshly inserted row version: tells inserts from updates.
+    RETURNING (xmax = 0) AS inserted
 )
-SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM updated)
+SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted
 """
+# The shipped upsert() builds the staging key after the COPY; the key already exists before.
+NO_STAGE_KEY_SQL = "SELECT 'no staging key to build: it was declared with the table'"
 
 
 @contextlib.contextmanager
-def load_fix(merge_joins: bool = True) -> Iterator[None]:
-    """``covid19_etl.load`` with fix 1 applied (see the module docstring).
-
-    ``merge_joins=False`` leaves the planner its hash joins: only for the profile that shows why
-    the fix turns them off.
-    """
-    from covid19_etl import load
-
-    saved = load.STAGE_SQL, load.UPSERT_SQL, load.copy_csv
-    shipped_copy = saved[2]
-
-    def copy_then_key(cursor: Any, sql: str, data: bytes) -> None:
-        shipped_copy(cursor, sql, data)
-        cursor.execute(PROPOSED_STAGE_KEY_SQL)
-        if merge_joins:
-            cursor.execute(PROPOSED_JOIN_SQL)
-
-    load.STAGE_SQL, load.UPSERT_SQL, load.copy_csv = (
-        PROPOSED_STAGE_SQL,
-        PROPOSED_UPSERT_SQL,
-        copy_then_key,
-    )
+def _swapped(module: Any, **values: Any) -> Iterator[None]:
+    saved = {name: getattr(module, name) for name in values}
+    for name, value in values.items():
+        setattr(module, name, value)
     try:
         yield
     finally:
-        load.STAGE_SQL, load.UPSERT_SQL, load.copy_csv = saved
+        for name, value in saved.items():
+            setattr(module, name, value)
 
 
 @contextlib.contextmanager
-def validate_fix() -> Iterator[None]:
-    """``covid19_etl.validate`` with fix 2 applied (see the module docstring)."""
+def load_fix() -> Iterator[None]:
+    """``covid19_etl.load`` with merge joins for the upsert (see the module docstring)."""
+    from covid19_etl import load
+
+    shipped_copy = load.copy_csv
+
+    def copy_then_merge_joins(cursor: Any, sql: str, data: bytes) -> None:
+        shipped_copy(cursor, sql, data)
+        cursor.execute(PROPOSED_JOIN_SQL)  # transaction-scoped, planned at the upsert
+
+    with _swapped(load, copy_csv=copy_then_merge_joins):
+        yield
+
+
+@contextlib.contextmanager
+def load_before() -> Iterator[None]:
+    """``covid19_etl.load`` as before ``abd83ab``: stage key during COPY, ``ON CONFLICT``."""
+    from covid19_etl import load
+
+    with _swapped(
+        load,
+        STAGE_SQL=BEFORE_STAGE_SQL,
+        UPSERT_SQL=BEFORE_UPSERT_SQL,
+        STAGE_KEY_SQL=NO_STAGE_KEY_SQL,
+    ):
+        yield
+
+
+@contextlib.contextmanager
+def validate_before() -> Iterator[None]:
+    """``covid19_etl.validate`` as before ``abd83ab``: parsed dates left in ``datetime64[us]``."""
     from covid19_etl import validate
 
     shipped = validate._with_derived_columns
 
-    def with_ns_dates(frame: Any, spec: Any) -> Any:
+    def with_us_dates(frame: Any, spec: Any) -> Any:
         out = shipped(frame, spec)
         column = spec.date_column + validate.DATE_SUFFIX
-        out[column] = out[column].astype("datetime64[ns]")
+        out[column] = out[column].astype("datetime64[us]")
         return out
 
-    validate._with_derived_columns = with_ns_dates
-    try:
+    with _swapped(validate, _with_derived_columns=with_us_dates):
         yield
-    finally:
-        validate._with_derived_columns = shipped

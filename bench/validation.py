@@ -7,7 +7,8 @@ apart: every validate task process pays it), then runs
 non-US rows repeated as nine more sets of countries
 (:func:`bench.synthetic.jhu_with_more_countries`), so the US rows and the outcome are unchanged
 while every per-row check sees ten times the rows. The same probes run once more with the
-proposed fix (:func:`bench.proposed.validate_fix`), and once under pyinstrument for the profile.
+code as it was before ``abd83ab`` (:func:`bench.proposed.validate_before`), and once under
+pyinstrument for the profile.
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ from bench.synthetic import jhu_with_more_countries
 
 
 def measure(path: Path, repeats: int, latest: str) -> dict[str, Any]:
-    """Shipped and proposed (:func:`bench.proposed.validate_fix`), interleaved."""
+    """Shipped and before (:func:`bench.proposed.validate_before`), interleaved."""
     env = python_env()
     args = ["gx", "--file", str(path), "--latest", latest]
-    probes, proposed = [], []
+    probes, before = [], []
     for _ in range(repeats):
         probes.append(run_probe(args, env))
-        proposed.append(run_probe([*args, "--proposed"], env))
+        before.append(run_probe([*args, "--before"], env))
     phases = probes[0].report["seconds"].keys()
     rss = probes[0].report["rss_after_mb"].keys()
     return {
@@ -41,9 +42,9 @@ def measure(path: Path, repeats: int, latest: str) -> dict[str, Any]:
         "rss_after_mb": {
             name: summary([p.report["rss_after_mb"][name] for p in probes]) for name in rss
         },
-        "proposed": {
-            "validate_s": summary([p.report["seconds"]["validate_jhu()"] for p in proposed]),
-            "max_rss_mb": summary([p.max_rss_mb for p in proposed]),
+        "before": {
+            "validate_s": summary([p.report["seconds"]["validate_jhu()"] for p in before]),
+            "max_rss_mb": summary([p.max_rss_mb for p in before]),
         },
     }
 
@@ -63,7 +64,7 @@ def run(repeats: int, factor: int = 10) -> dict[str, Any]:
         log(
             f"  {name}: {figures['rows']:,} rows, validate_jhu "
             f"{figures['phases_s']['validate_jhu()']['median']:.2f} s, "
-            f"(proposed fix {figures['proposed']['validate_s']['median']:.2f} s), "
+            f"(before abd83ab {figures['before']['validate_s']['median']:.2f} s), "
             f"peak {figures['max_rss_mb']['median']:.0f} MB"
         )
     return {

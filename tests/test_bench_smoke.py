@@ -69,7 +69,7 @@ def test_report_has_every_section(smoke):
         "## 3. Load throughput",
         "## 4. Validation cost",
         "## 5. (not run in this invocation)",
-        "## Proposed fixes",
+        "## Fixes: applied and proposed",
         "## How to read this",
     ):
         assert heading in markdown
@@ -108,27 +108,28 @@ def test_load_section_runs_every_loader_and_both_passes(smoke):
     section = smoke["results"]["sections"]["3"]
     [size] = section["sizes"]
     assert size["naive_sampled"]  # the sampled path of the naive loader ran too
-    for loader in ("ours", "proposed", "naive", "copy"):
+    for loader in ("ours", "proposed", "before", "naive", "copy"):
         for which in ("first", "second"):
             assert positive(size["loaders"][loader][which]["rows_per_s"])
-    for name in ("ours", "proposed"):
+    for name in ("ours", "proposed", "before"):
         second = size["checks"][name]["second"]
         assert (second["inserted"], second["updated"]) == (size["new"], size["revised"])
         assert size["checks"][name]["first"]["inserted"] == size["rows"]
     for ratios in size["ratios"].values():
         assert all(positive(value) for value in ratios.values())
-    for name in ("ours", "proposed"):
+    for name in ("ours", "proposed", "before"):
         assert "Insert on us_daily" in section["explain"][name]["first"]
-    assert "Update on us_daily" in section["explain"]["proposed_hash_joins"]["second"]
+    assert "Conflict Arbiter Indexes" in section["explain"]["before"]["first"]
+    assert "Update on us_daily" in section["explain"]["ours"]["second"]
 
 
-def test_validation_section_has_both_files_the_fix_and_a_profile(smoke):
+def test_validation_section_has_both_files_the_before_and_a_profile(smoke):
     section = smoke["results"]["sections"]["4"]
     assert set(section["files"]) == {"real", f"x{section['factor']}"}
     for figures in section["files"].values():
         assert positive(figures["phases_s"]["import great_expectations"]["median"])
         assert positive(figures["phases_s"]["validate_jhu()"]["median"])
-        assert positive(figures["proposed"]["validate_s"]["median"])
+        assert positive(figures["before"]["validate_s"]["median"])
         assert positive(figures["max_rss_mb"]["median"])
     assert section["files"]["x2"]["rows"] > section["files"]["real"]["rows"]
     assert "validate_jhu" in section["profile"]

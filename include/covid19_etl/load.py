@@ -59,9 +59,9 @@ STAGE_KEY_SQL = "ALTER TABLE us_daily_stage ADD PRIMARY KEY (date)"
 # snapshot, so a row is updated or inserted, never both. Not INSERT ... ON CONFLICT: its
 # speculative insertion probes and confirms every row, even where nothing can conflict: that
 # statement was 80 % of a 1 M-row load, and dropping it made the load 1.7x as fast
-# (docs/benchmarks.md). Our loads are serialised by
-# the advisory lock; a foreign writer racing on a date makes the INSERT fail with a unique
-# violation, which rolls the whole load back: nothing is silently lost.
+# (docs/benchmarks.md). Our loads are serialised by the advisory lock; a foreign writer racing
+# on a date makes the INSERT fail with a unique violation, which rolls the whole load back:
+# nothing is silently lost.
 UPSERT_SQL = f"""
 WITH updated AS (
     UPDATE {SCHEMA}.us_daily AS target SET

@@ -16,13 +16,8 @@ imports (pandas, Great Expectations, requests, psycopg...) and ``run()``.
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import http.server
 import json
 import tempfile
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +34,7 @@ from bench.common import (
     summary,
 )
 from bench.parse import airflow_env
+from scripts.run_local import serve_directory
 
 DAY = "2021-03-16"
 TASKS = ("extract", "validate", "transform", "load")
@@ -47,25 +43,6 @@ SCENARIOS = {
     "rerun": NYT_FILE,
     "revised": NYT_2023_FILE,
 }
-
-
-@contextlib.contextmanager
-def serve(directory: Path) -> Iterator[str]:
-    """Serve ``directory`` over HTTP on 127.0.0.1 (like ``run_local.py --sources sample``)."""
-
-    class QuietHandler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    handler = functools.partial(QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, name="bench-http", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def row_versions(url: str) -> dict[str, str]:
@@ -108,7 +85,7 @@ def run(server_url: str, repeats: int, scenarios: tuple[str, ...] = tuple(SCENAR
     written: list[int] = []
     loaded: dict[str, dict[str, Any]] = {}
     source = data_dir()
-    with serve(source) as base, tempfile.TemporaryDirectory(prefix="bench-tasks-") as tmp:
+    with serve_directory(source) as base, tempfile.TemporaryDirectory(prefix="bench-tasks-") as tmp:
         for rep in range(repeats):
             with fresh_database(server_url, "covid19_bench_tasks") as url:
                 home = Path(tmp) / f"home-{rep}"

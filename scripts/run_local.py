@@ -80,14 +80,14 @@ def socket_params(uri: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def sample_server(port: int) -> Iterator[str]:
-    """Serve tests/fixtures over HTTP on 127.0.0.1; yield the base URL."""
+def serve_directory(directory: Path, port: int = 0) -> Iterator[str]:
+    """Serve ``directory`` over HTTP on 127.0.0.1 (port 0: any free one); yield the base URL."""
 
     class QuietHandler(http.server.SimpleHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    handler = functools.partial(QuietHandler, directory=str(SAMPLE_FILES))
+    handler = functools.partial(QuietHandler, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     thread = threading.Thread(target=server.serve_forever, name="sample-http", daemon=True)
     thread.start()
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         ensure_databases(admin_uri, ("airflow", "covid19"))
         sample_url = None
         if args.sources == "sample":
-            sample_url = stack.enter_context(sample_server(args.sample_port))
+            sample_url = stack.enter_context(serve_directory(SAMPLE_FILES, args.sample_port))
             log(f"serving the bundled sample files at {sample_url}")
         env = airflow_environment(state, socket_params(admin_uri), args.port, sample_url)
         password = admin_password(state / "airflow")

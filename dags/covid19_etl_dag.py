@@ -5,6 +5,7 @@ Every day, for the data interval **[D, D+1)**:
 
 1. **extract**: download NYT `us.csv` and the JHU combined time series (Variables
    `covid19_nyt_url`, `covid19_jhu_url`); archive the raw bytes under `covid19_raw_root`.
+   It is the day's setup task, so clearing any task of the day downloads the sources again.
 2. **validate**: Great Expectations gates both files; malformed input fails here, naming the
    source, the check and sample rows, before anything touches the warehouse.
 3. **transform**: pandas: US rows of JHU, inner join on date, recoveries that JHU stopped
@@ -16,12 +17,19 @@ Every day, for the data interval **[D, D+1)**:
    that still fails on its last try sends an alert and ends *skipped*, so it never blocks the
    following days. The same page is in the UI under **COVID-19 US**.
 
-**A failed day blocks the following days.** Runs go one at a time, each task waits for the same
-task of the previous day (`depends_on_past` + `wait_for_downstream`), and a failed run pauses
-the DAG. Every failure publishes an alert naming the task and the error. To retry: fix or wait
-for the upstream, **Clear** the failed run, then **unpause** the DAG; the failed day runs again
-and the following days catch up in order. Re-running an old day reproduces it and changes
-nothing else.
+**A failed day blocks the following days.** Each task waits for the same task of the previous
+day, and for that task's downstream tasks, to succeed (`depends_on_past` + `wait_for_downstream`):
+the later days' runs start but run nothing until the failed day succeeds. Source, warehouse and
+SNS outages are retried with exponential backoff for `COVID19_ETL_RETRY_WINDOW_MINUTES` (3 hours);
+malformed input and permanent HTTP errors fail at once. Every failure publishes an alert naming
+the task, the error and the next step.
+
+**To retry a failed day:** fix the upstream or wait for it, then **Clear** the failed task (the
+dialog's defaults) or the whole run. The day downloads its sources again and runs; the days
+after it follow in order. Nothing needs pausing or unpausing.
+
+Manual runs are refused (a run without a logical date would skip the wait for earlier days);
+backfills are allowed and reprocess days in order.
 
 Start date: environment variable `COVID19_ETL_START_DATE` (ISO date). The first run loads the
 whole history up to its day.
@@ -32,13 +40,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import CronDataIntervalTimetable, dag, task
+from airflow.sdk import CronDataIntervalTimetable, dag, setup, task
 
 from covid19_etl.notify import FailureNotifier
-from covid19_etl.settings import DAG_ID, start_date_from_env
+from covid19_etl.settings import DAG_ID, retry_schedule_from_env, start_date_from_env
 
 # The steps import pandas, Great Expectations and boto3 inside the task functions, so parsing
 # this file stays cheap (it is re-parsed every 30 s on MWAA).
+
+MAX_ACTIVE_RUNS = 366
+REPORT_RETRIES = 2
 
 
 def _run_facts(context: dict[str, Any]) -> dict[str, Any]:
@@ -60,12 +71,16 @@ def _run_facts(context: dict[str, Any]) -> dict[str, Any]:
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=start_date_from_env(),
     catchup=True,
-    max_active_runs=1,
-    # A failed day pauses the DAG, so no later run starts (and then waits on depends_on_past)
-    # while the operator fixes it. Without the pause, the next run would hold the only active
-    # slot while blocked, and the cleared failed run could never start again: Airflow's
-    # max_active_runs + depends_on_past deadlock (apache/airflow#18304, #29524).
-    max_consecutive_failed_dag_runs=1,
+    # Days are ordered by depends_on_past, not by this limit. A later day whose run waits for a
+    # failed one still counts as active, and a cleared day needs a free slot to start again: with
+    # max_active_runs=1 the waiting run takes the only one and the cleared day stays queued for
+    # ever (apache/airflow#18304, #29524). A year of slots means a failed day can wait that long
+    # (or a catch-up be that long) and still be cleared; waiting runs cost only scheduler checks.
+    max_active_runs=MAX_ACTIVE_RUNS,
+    # A manual run without a logical date skips depends_on_past (it has no previous day), so it
+    # would load past a failed day; operator-triggered runs likewise. Clearing and backfills are
+    # the ways to run a day again.
+    allowed_run_types=["scheduled", "backfill"],
     # A fresh deployment starts loading at once (MWAA pauses new DAGs by default).
     is_paused_upon_creation=False,
     doc_md=__doc__,
@@ -76,10 +91,10 @@ def _run_facts(context: dict[str, Any]) -> dict[str, Any]:
         # day succeeded, and its downstream tasks too.
         "depends_on_past": True,
         "wait_for_downstream": True,
-        "retries": 2,
-        "retry_delay": timedelta(minutes=2),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(minutes=30),
+        # Transient faults (source 5xx or timeouts, warehouse or SNS unreachable) are retried with
+        # exponential backoff for COVID19_ETL_RETRY_WINDOW_MINUTES; malformed input, 4xx and size
+        # caps raise AirflowFailException and fail at once.
+        **retry_schedule_from_env().as_task_args(),
         "execution_timeout": timedelta(minutes=30),
         "on_failure_callback": FailureNotifier(),
     },
@@ -87,7 +102,9 @@ def _run_facts(context: dict[str, Any]) -> dict[str, Any]:
 def covid19_etl() -> None:
     """extract >> validate >> transform >> load >> [notify, report]."""
 
-    @task
+    # A setup task (with no teardown): clearing any task of the day clears extract too, so a
+    # cleared day never re-reads the archived file that failed; it downloads the sources again.
+    @setup
     def extract(**context: Any) -> dict[str, dict[str, Any]]:
         """Download both sources and archive the raw bytes."""
         from covid19_etl.extract import run
@@ -123,7 +140,9 @@ def covid19_etl() -> None:
 
         return run(loaded, context["data_interval_start"].date().isoformat(), context["run_id"])
 
-    @task
+    # The report retries briefly whatever the window: the next day's report replaces it, and
+    # the next day's load waits for this task (wait_for_downstream).
+    @task(retries=REPORT_RETRIES)
     def report(loaded: dict[str, Any], **context: Any) -> dict[str, Any]:
         """Write the static HTML report beside the raw archive; a last failed try skips."""
         from covid19_etl.report import run

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from covid19_etl.notify import FailureNotifier
-from covid19_etl.settings import start_date_from_env
+from covid19_etl.settings import retry_schedule, retry_schedule_from_env, start_date_from_env
 from tests.conftest import REPO_ROOT
 
 DAG_FILE = REPO_ROOT / "dags" / "covid19_etl_dag.py"
@@ -39,20 +39,40 @@ def test_tasks_run_in_a_line_then_notify_and_report(dag):
     }
 
 
+def test_clearing_any_task_of_a_day_downloads_the_sources_again(dag):
+    assert [task.task_id for task in dag.tasks if task.is_setup] == ["extract"]
+    assert not [task for task in dag.tasks if task.is_teardown]
+    for task_id in ("validate", "transform", "load", "notify", "report"):
+        subset = dag.partial_subset(task_ids=[task_id], include_downstream=True)
+        assert "extract" in subset.task_ids, task_id
+
+
 def test_a_failed_day_blocks_the_next_ones(dag):
     assert dag.catchup is True
-    assert dag.max_active_runs == 1
-    assert dag.max_consecutive_failed_dag_runs == 1
     for task in dag.tasks:
         assert task.depends_on_past is True
         assert task.wait_for_downstream is True
 
 
+def test_waiting_days_never_take_the_last_run_slot(dag):
+    """A waiting run holds one of max_active_runs; a cleared day must still find one free."""
+    assert dag.max_active_runs == 366
+    assert dag.max_consecutive_failed_dag_runs == 0  # nothing to unpause after a failure
+
+
+def test_only_scheduled_runs_and_backfills(dag):
+    """A manual run without a logical date would skip depends_on_past (no previous day)."""
+    assert {run_type.value for run_type in dag.allowed_run_types} == {"scheduled", "backfill"}
+
+
 def test_default_args(dag):
+    window = retry_schedule_from_env({})
     for task in dag.tasks:
         assert task.owner == "data-engineering"
-        assert task.retries == 2
         assert task.retry_exponential_backoff == 2.0
+        assert task.retry_delay == window.retry_delay
+        assert task.max_retry_delay == window.max_retry_delay
+        assert task.retries == (2 if task.task_id == "report" else window.retries)
         assert task.execution_timeout == timedelta(minutes=30)
         assert any(isinstance(cb, FailureNotifier) for cb in task.on_failure_callback)
 
@@ -80,6 +100,30 @@ def test_start_date_default_and_errors():
     )
     with pytest.raises(ValueError, match="COVID19_ETL_START_DATE must be an ISO date"):
         start_date_from_env({"COVID19_ETL_START_DATE": "03/01/2021"})
+
+
+def test_the_retry_window_covers_three_hours_by_default():
+    schedule = retry_schedule_from_env({})
+    assert schedule.retry_delay == timedelta(minutes=1)
+    assert schedule.max_retry_delay == timedelta(minutes=30)
+    assert schedule.retries == 10  # 1 + 2 + 4 + 8 + 16 + 30 * 5 = 181 minutes at the least
+
+
+@pytest.mark.parametrize("minutes", [1.5, 60, 180, 720])
+def test_the_shortest_retry_schedule_spans_the_window(minutes):
+    window = timedelta(minutes=minutes)
+    schedule = retry_schedule(window)
+    delays = [
+        min(schedule.retry_delay * 2**n, schedule.max_retry_delay) for n in range(schedule.retries)
+    ]
+    assert sum(delays, timedelta(0)) >= window
+    assert sum(delays[:-1], timedelta(0)) < window  # not one retry more than needed
+
+
+@pytest.mark.parametrize("raw", ["0", "-5", "three hours", "nan", "inf"])
+def test_a_bad_retry_window_is_refused(raw):
+    with pytest.raises(ValueError, match="COVID19_ETL_RETRY_WINDOW_MINUTES must be a positive"):
+        retry_schedule_from_env({"COVID19_ETL_RETRY_WINDOW_MINUTES": raw})
 
 
 def parse_in_a_fresh_interpreter(prelude: str = "") -> dict:

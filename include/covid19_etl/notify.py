@@ -24,6 +24,11 @@ log = logging.getLogger(__name__)
 
 SUBJECT_LIMIT = 100  # SNS: at most 100 printable ASCII characters, no line breaks
 MESSAGE_ERROR_LIMIT = 8000  # plenty for a validation summary; far below SNS's 256 KB
+NEXT_STEP = (
+    "Later days wait for this one. Next step: fix the cause or wait for the upstream, then in",
+    "the Airflow UI clear this task (Clear, with the dialog's defaults) or the whole run (Clear",
+    "Run). The day downloads its sources again and runs; the later days follow in order.",
+)
 
 
 def topic_arn() -> str | None:
@@ -95,9 +100,8 @@ def failure_message(context: Any) -> tuple[str, str]:
             error,
             "",
             f"Run: {context.get('run_id', ti.run_id)}",
-            "The DAG is now paused: later days wait for this one. Fix or wait for the upstream,",
-            "then in the Airflow UI clear this run (Clear Run; it downloads the sources again)",
-            "and unpause the DAG. This day runs again and the later days follow in order.",
+            "",
+            *NEXT_STEP,
         ]
     )
     return subject, body

@@ -10,7 +10,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,15 @@ START_DATE_ENV = "COVID19_ETL_START_DATE"
 # 2020: a recent default keeps a fresh deployment to a few dozen runs instead of thousands.
 DEFAULT_START_DATE = "2026-11-01"
 
+RETRY_WINDOW_ENV = "COVID19_ETL_RETRY_WINDOW_MINUTES"
+# A source, the warehouse or SNS may be down this long and the day still completes on its own.
+DEFAULT_RETRY_WINDOW_MINUTES = 180.0
+# Retry delays in units of window/180: 1, 2, 4, 8, 16, then 30 (window/6) until they add up to the
+# window (181 after ten retries). The scheduler adds up to 100 % jitter to each delay below the cap,
+# so the whole schedule lasts between 1.0 and 1.2 windows.
+RETRY_FIRST_DELAY_SHARE = 1 / 180
+RETRY_MAX_DELAY_SHARE = 1 / 6
+
 # Transport limits for one download (the size caps are per source, in sources.py). The read
 # timeout bounds each wait for bytes; the total one bounds a body that drips in slowly.
 CONNECT_TIMEOUT_S = 10.0
@@ -54,6 +63,49 @@ def start_date_from_env(environ: Mapping[str, str] = os.environ) -> datetime:
     except ValueError as err:
         raise ValueError(f"{START_DATE_ENV} must be an ISO date (2021-03-01), not {raw!r}") from err
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class RetrySchedule:
+    """Airflow's retry arguments for every task: exponential backoff that spans the window."""
+
+    retries: int
+    retry_delay: timedelta
+    max_retry_delay: timedelta
+
+    def as_task_args(self) -> dict[str, object]:
+        """The ``default_args`` entries."""
+        return {
+            "retries": self.retries,
+            "retry_delay": self.retry_delay,
+            "retry_exponential_backoff": 2.0,
+            "max_retry_delay": self.max_retry_delay,
+        }
+
+
+def retry_schedule(window: timedelta) -> RetrySchedule:
+    """Enough retries that the shortest possible sum of delays covers ``window``."""
+    first = window * RETRY_FIRST_DELAY_SHARE
+    cap = window * RETRY_MAX_DELAY_SHARE
+    retries, waited, delay = 0, timedelta(0), first
+    while waited < window:
+        retries += 1
+        waited += min(delay, cap)
+        delay *= 2
+    return RetrySchedule(retries=retries, retry_delay=first, max_retry_delay=cap)
+
+
+def retry_schedule_from_env(environ: Mapping[str, str] = os.environ) -> RetrySchedule:
+    """The retry schedule for ``COVID19_ETL_RETRY_WINDOW_MINUTES`` (a parse-time setting)."""
+    raw = environ.get(RETRY_WINDOW_ENV, "").strip() or str(DEFAULT_RETRY_WINDOW_MINUTES)
+    problem = f"{RETRY_WINDOW_ENV} must be a positive number of minutes, not {raw!r}"
+    try:
+        window = timedelta(minutes=float(raw))
+    except (ValueError, OverflowError) as err:
+        raise ValueError(problem) from err
+    if window <= timedelta(0):
+        raise ValueError(problem)
+    return retry_schedule(window)
 
 
 @dataclass(frozen=True)

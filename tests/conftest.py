@@ -14,7 +14,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +116,20 @@ class Warehouse:
             "SELECT as_of, source_rows, inserted, updated, unchanged FROM covid19.etl_runs "
             "ORDER BY id"
         )
+
+
+def clean_us_daily(as_of: date, nyt: Path = NYT_2021) -> dict[str, tuple[int, int, int | None]]:
+    """What a clean load of the fixture files as of ``as_of`` puts in ``covid19.us_daily``."""
+    from covid19_etl.sources import read_text_table
+    from covid19_etl.transform import us_daily
+
+    frame = us_daily(
+        read_text_table(nyt.read_bytes()), read_text_table(JHU_2021.read_bytes()), as_of
+    )
+    return {
+        row.date.isoformat(): (row.cases, row.deaths, row.recovered)
+        for row in frame.astype(object).where(frame.notna(), None).itertuples()
+    }
 
 
 # --- HTTP sources ----------------------------------------------------------------------------

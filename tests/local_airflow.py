@@ -17,7 +17,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ class LocalAirflow:
     password: str
     state: Path
     log_path: Path
+    _token: str | None = field(default=None, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -72,21 +73,34 @@ class LocalAirflow:
         return self.state / "lake" / "reports"
 
     def token(self) -> str:
+        """A JWT for the admin, made once."""
+        if self._token is None:
+            found = self.call(
+                "POST", "/auth/token", {"username": "admin", "password": self.password}, token=""
+            )
+            self._token = found["access_token"]
+        return self._token
+
+    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+        """One request to the api-server (the REST API or a plugin's) as the UI makes it.
+
+        Raises ``urllib.error.HTTPError`` on 4xx/5xx; its ``read()`` has Airflow's message.
+        """
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/auth/token",
-            method="POST",
-            data=json.dumps({"username": "admin", "password": self.password}).encode(),
+            f"http://127.0.0.1:{self.port}{path}",
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
             headers={"Content-Type": "application/json"},
         )
+        token = self.token() if token is None else token
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
         with urllib.request.urlopen(request, timeout=30) as response:
-            return json.load(response)["access_token"]
+            return json.loads(response.read() or b"null")
 
     def get(self, path: str, token: str | None = None) -> Any:
-        """GET a JSON path of the api-server (the REST API or a plugin's)."""
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}")
-        request.add_header("Authorization", f"Bearer {token or self.token()}")
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.load(response)
+        """GET a JSON path of the api-server."""
+        return self.call("GET", path, token=token)
 
     def warehouse(self, sql: str) -> list[tuple]:
         import psycopg

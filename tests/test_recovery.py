@@ -1,0 +1,339 @@
+"""Every way an operator retries a failed day converges, with the real scheduler.
+
+One local Airflow (``scripts/run_local.py``: scheduler, dag-processor, LocalExecutor, api-server)
+catches up seven days against a local HTTP source and SNS on the moto server. The NYT source is
+scripted: each day's first download is malformed until the test "fixes the upstream", which
+allows exactly one good download (the failed day's new one) before the next day's download is
+malformed again. So each day fails at ``validate`` in turn, and each is recovered a different way,
+driven through the REST API with the bodies the UI sends:
+
+1. clear the failed task with the dialog's defaults, then unpause;
+2. unpause, then clear the failed task;
+3. Clear Run, then unpause;
+4. unpause, then Clear Run;
+5. a backfill that reprocesses failed runs;
+6. no human at all: the source is down (HTTP 503) for most of the retry window and comes back.
+
+While a day is failed, the later days' runs exist but run nothing, and manual runs are refused.
+After each recovery the failed day succeeds within minutes, the warehouse equals a clean run's,
+and at the end the seven days have succeeded in date order, green in the UI's grid (Debian's
+Chromium through Playwright; the screenshot is the README's).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+import urllib.error
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug import Request, Response
+
+from tests.conftest import (
+    JHU_2021,
+    NYT_2021,
+    REPO_ROOT,
+    Topic,
+    aws_environment,
+    clean_us_daily,
+    create_topic,
+)
+from tests.local_airflow import CHROMIUM_FLAGS, LocalAirflow, local_airflow, sign_in, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.e2e]
+
+DAG = "/api/v2/dags/covid19_etl"
+DOCS = REPO_ROOT / "docs"
+TASKS = ("extract", "validate", "transform", "load", "notify", "report")
+DAYS = 7
+# Compressed for the test: 90 s instead of 3 hours; retries then wait 1 s, 1 s, 2 s ... 15 s.
+RETRY_WINDOW_MINUTES = 1.5
+SOURCE_DOWN_S = 60.0
+# How long a recovered day may take, from the fix to success: its six tasks, a few seconds each.
+RECOVERY_LIMIT_S = 240.0
+UI_CLEAR_TASK = {  # the Clear dialog's defaults (only "Downstream" selected)
+    "dry_run": False,
+    "include_downstream": True,
+    "include_future": False,
+    "include_past": False,
+    "include_upstream": False,
+    "only_failed": False,
+    "run_on_latest_version": False,
+    "prevent_running_task": True,
+}
+UI_CLEAR_RUN = {"dry_run": False, "only_failed": False, "run_on_latest_version": False}
+
+
+class ScriptedNyt:
+    """The NYT endpoint: malformed, or down, until fixed; after a fix, one good download."""
+
+    def __init__(self) -> None:
+        self.good = NYT_2021.read_bytes()
+        self.malformed = self.good.replace(b"2021-03-05,", b"2021-03-05,banana", 1)
+        self.lock = threading.Lock()
+        self.failure: str | None = "malformed"
+        self.good_left = 0
+        self.down_until: float | None = None
+
+    def __call__(self, request: Request) -> Response:
+        with self.lock:
+            if self.good_left:
+                self.good_left -= 1
+                return Response(self.good, content_type="text/csv")
+            if self.failure == "malformed":
+                return Response(self.malformed, content_type="text/csv")
+            if self.failure == "down":
+                self.down_until = self.down_until or time.monotonic() + SOURCE_DOWN_S
+                if time.monotonic() < self.down_until:
+                    return Response("upstream unavailable", status=503)
+            return Response(self.good, content_type="text/csv")
+
+    def fix(self, then: str | None) -> None:
+        """The upstream is fixed for the failed day's download; ``then`` breaks the next one."""
+        with self.lock:
+            self.good_left, self.failure = 1, then
+
+
+@dataclass
+class Timeline:
+    airflow: LocalAirflow
+    source: ScriptedNyt
+    topic: Topic
+    days: list[date]
+    cases_passed: int = 0
+    published: list[dict[str, str]] = field(default_factory=list)
+
+    def failure_alerts(self) -> list[dict[str, str]]:
+        """Every failure alert published so far (the SQS queue hands each out once)."""
+        self.published += self.topic.messages()
+        return [m for m in self.published if "FAILED" in m["Subject"]]
+
+    def runs(self) -> dict[date, dict]:
+        found = self.airflow.get(f"{DAG}/dagRuns?order_by=logical_date&limit=100")["dag_runs"]
+        return {datetime.fromisoformat(r["data_interval_start"]).date(): r for r in found}
+
+    def tasks(self, run: dict) -> dict[str, dict]:
+        found = self.airflow.get(f"{DAG}/dagRuns/{run['dag_run_id']}/taskInstances")
+        return {ti["task_id"]: ti for ti in found["task_instances"]}
+
+    def wait_for_run(self, day: date, state: str, timeout_s: float = 300) -> dict:
+        def reached() -> dict | None:
+            run = self.runs().get(day)
+            return run if run and run["state"] == state else None
+
+        return wait_for(f"the run for {day} to be {state}", reached, timeout_s, every_s=1)
+
+    def failed_day(self, day: date) -> dict:
+        """Wait for ``day`` to fail at validate; check that it blocks and alerts."""
+        run = self.wait_for_run(day, "failed")
+        assert {t: ti["state"] for t, ti in self.tasks(run).items()} == {
+            "extract": "success",
+            "validate": "failed",
+            "transform": "upstream_failed",
+            "load": "upstream_failed",
+            "notify": "upstream_failed",
+            "report": "upstream_failed",
+        }
+        later = [d for d in self.days if d > day]
+        runs = self.runs()
+        assert all(runs[d]["state"] == "running" for d in later), "later days wait, visibly"
+        assert all(ti["start_date"] is None for ti in self.tasks(runs[later[0]]).values())
+        assert self.airflow.get(DAG)["is_paused"] is False
+        subject = f"[covid19_etl] FAILED validate for {day.isoformat()}"
+        [alert] = [m for m in self.failure_alerts() if m["Subject"] == subject]
+        assert "expect_column_values_to_match_regex(column='cases'" in alert["Message"]
+        assert "date='2021-03-05' cases='banana" in alert["Message"]
+        assert "clear this task (Clear, with the dialog's defaults)" in alert["Message"]
+        return run
+
+    def recover(self, day: date, actions: list[Callable[[dict], Any]], then: str | None) -> dict:
+        """Fix the upstream, run the operator's ``actions``, and wait for ``day`` to succeed."""
+        run = self.failed_day(day)
+        self.source.fix(then)
+        fixed = time.monotonic()
+        for action in actions:
+            action(run)
+        run = self.wait_for_run(day, "success", timeout_s=RECOVERY_LIMIT_S)
+        self.assert_warehouse_is_clean_as_of(day, time.monotonic() - fixed)
+        return run
+
+    def assert_warehouse_is_clean_as_of(self, day: date, waited_s: float) -> None:
+        assert waited_s < RECOVERY_LIMIT_S
+        loaded = self.airflow.warehouse(
+            "SELECT date, cases, deaths, recovered FROM covid19.us_daily ORDER BY date"
+        )
+        assert {d.isoformat(): tuple(values) for d, *values in loaded} == clean_us_daily(day)
+        history = self.airflow.warehouse("SELECT as_of FROM covid19.etl_runs ORDER BY id")
+        assert [as_of for (as_of,) in history] == self.days[: self.days.index(day) + 1]
+
+    # The operator's actions, as the UI performs them.
+
+    def unpause(self, run: dict) -> None:
+        self.airflow.call("PATCH", DAG, {"is_paused": False})
+
+    def clear_failed_task(self, run: dict) -> None:
+        self.airflow.call(
+            "POST",
+            f"{DAG}/clearTaskInstances",
+            {**UI_CLEAR_TASK, "dag_run_id": run["dag_run_id"], "task_ids": [["validate", -1]]},
+        )
+
+    def clear_run(self, run: dict) -> None:
+        self.airflow.call("POST", f"{DAG}/dagRuns/{run['dag_run_id']}/clear", UI_CLEAR_RUN)
+
+    def backfill_failed(self, run: dict) -> None:
+        self.airflow.call(
+            "POST",
+            "/api/v2/backfills",
+            {
+                "dag_id": "covid19_etl",
+                "from_date": run["logical_date"],
+                "to_date": run["logical_date"],
+                "reprocess_behavior": "failed",
+                "max_active_runs": 1,
+                "run_backwards": False,
+                "dag_run_conf": {},
+            },
+        )
+
+
+@pytest.fixture(scope="module")
+def timeline(moto_endpoint: str) -> Iterator[Timeline]:
+    from pytest_httpserver import HTTPServer
+
+    http = HTTPServer(host="127.0.0.1", port=0)
+    http.start()
+    source = ScriptedNyt()
+    http.expect_request("/nyt/us.csv").respond_with_handler(source)
+    http.expect_request("/jhu/combined.csv").respond_with_data(JHU_2021.read_bytes())
+    today = datetime.now(UTC).date()
+    topic = create_topic(moto_endpoint, "covid19-etl-recovery")
+    env = {
+        **aws_environment(moto_endpoint),
+        "COVID19_ETL_START_DATE": (today - timedelta(days=DAYS)).isoformat(),
+        "COVID19_ETL_RETRY_WINDOW_MINUTES": str(RETRY_WINDOW_MINUTES),
+        "AIRFLOW_VAR_COVID19_NYT_URL": http.url_for("/nyt/us.csv"),
+        "AIRFLOW_VAR_COVID19_JHU_URL": http.url_for("/jhu/combined.csv"),
+        "AIRFLOW_VAR_COVID19_SNS_TOPIC_ARN": topic.arn,
+    }
+    try:
+        with local_airflow(env) as airflow:
+            days = [today - timedelta(days=n) for n in range(DAYS, 0, -1)]
+            yield Timeline(airflow, source, topic, days)
+    finally:
+        http.stop()
+
+
+@pytest.fixture
+def story(timeline: Timeline, request: pytest.FixtureRequest) -> Iterator[Timeline]:
+    """The cases share one timeline, in order: after a failed case the rest cannot run."""
+    if timeline.cases_passed != CASE_ORDER.index(request.node.originalname):
+        pytest.skip("an earlier case of the timeline failed")
+    yield timeline
+    timeline.cases_passed += 1  # reached only when the case passed
+
+
+def test_manual_runs_are_refused_while_a_day_is_failed(story):
+    story.failed_day(story.days[0])
+    before = story.runs()
+    for body in ({"logical_date": None}, {"logical_date": f"{story.days[-1]}T12:00:00Z"}):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            story.airflow.call("POST", f"{DAG}/dagRuns", body)
+        assert refused.value.code == 400
+        assert "does not allow manual runs" in refused.value.read().decode()
+    assert story.runs().keys() == before.keys()
+
+
+def test_clear_failed_task_then_unpause(story):
+    story.recover(story.days[0], [story.clear_failed_task, story.unpause], then="malformed")
+
+
+def test_unpause_then_clear_failed_task(story):
+    story.recover(story.days[1], [story.unpause, story.clear_failed_task], then="malformed")
+
+
+def test_clear_run_then_unpause(story):
+    story.recover(story.days[2], [story.clear_run, story.unpause], then="malformed")
+
+
+def test_unpause_then_clear_run(story):
+    story.recover(story.days[3], [story.unpause, story.clear_run], then="malformed")
+
+
+def test_backfill_reprocessing_failed_runs(story):
+    run = story.recover(story.days[4], [story.backfill_failed], then="down")
+    assert run["run_type"] in ("backfill", "scheduled")
+    assert story.airflow.get("/api/v2/backfills?dag_id=covid19_etl")["total_entries"] == 1
+
+
+def test_an_outage_within_the_retry_window_heals_without_a_human(story):
+    day = story.days[5]
+    fixed = time.monotonic()
+    run = story.wait_for_run(day, "success", timeout_s=RETRY_WINDOW_MINUTES * 60 * 1.5 + 120)
+    story.assert_warehouse_is_clean_as_of(day, time.monotonic() - fixed - SOURCE_DOWN_S)
+    extract = story.tasks(run)["extract"]
+    assert extract["try_number"] > 2, "the outage was retried, not waited out in one try"
+    first_try = story.airflow.get(
+        f"{DAG}/dagRuns/{run['dag_run_id']}/taskInstances/extract/logs/1?full_content=true"
+    )
+    assert "HTTP 503" in str(first_try), "the task log says why it is retrying"
+    assert not [m for m in story.failure_alerts() if day.isoformat() in m["Subject"]]
+
+
+def test_every_day_succeeds_in_date_order(story):
+    story.wait_for_run(story.days[-1], "success")
+    runs = story.runs()
+    assert [runs[day]["state"] for day in story.days] == ["success"] * DAYS
+    loads = [story.tasks(runs[day])["load"] for day in story.days]
+    assert all(a["end_date"] <= b["start_date"] for a, b in itertools.pairwise(loads))
+    story.assert_warehouse_is_clean_as_of(story.days[-1], 0)
+
+
+def test_browser_shows_every_day_green_in_the_grid(story):
+    """Headless Chromium signs in and opens the last day's run beside the grid."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    if not Path(chromium).exists():
+        pytest.fail(f"Chromium not found at {chromium}: run `make browser` (apt package chromium)")
+    last_run = story.runs()[story.days[-1]]["dag_run_id"]
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        sign_in(page, story.airflow)
+        page.goto(f"{story.airflow.base_url}/dags/covid19_etl/runs/{last_run}")
+        rows = {task: page.get_by_role("row").filter(has_text=task).first for task in TASKS}
+        try:
+            for row in rows.values():
+                row.wait_for()
+        finally:  # what the browser showed, to see why when it fails
+            DOCS.mkdir(exist_ok=True)
+            page.screenshot(path=str(DOCS / "airflow-grid.png"))
+        states = {task: row.inner_text() for task, row in rows.items()}
+        grid_cells = page.locator(f"[id^='grid-{last_run}-']").count()
+        browser.close()
+    assert all("Success" in text for text in states.values()), states
+    assert grid_cells == len(TASKS)
+    assert errors == []
+
+
+CASE_ORDER = [
+    "test_manual_runs_are_refused_while_a_day_is_failed",
+    "test_clear_failed_task_then_unpause",
+    "test_unpause_then_clear_failed_task",
+    "test_clear_run_then_unpause",
+    "test_unpause_then_clear_run",
+    "test_backfill_reprocessing_failed_runs",
+    "test_an_outage_within_the_retry_window_heals_without_a_human",
+    "test_every_day_succeeds_in_date_order",
+    "test_browser_shows_every_day_green_in_the_grid",
+]

@@ -92,6 +92,7 @@ module "mwaa" {
   variables_prefix   = module.airflow_settings.variables_prefix
 
   etl_start_date                      = var.etl_start_date
+  etl_retry_window_minutes            = var.etl_retry_window_minutes
   extra_airflow_configuration_options = var.extra_airflow_configuration_options
   permissions_boundary_arn            = var.permissions_boundary_arn
   tags                                = local.tags

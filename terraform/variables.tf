@@ -228,6 +228,17 @@ variable "etl_start_date" {
   }
 }
 
+variable "etl_retry_window_minutes" {
+  description = "How long the covid19_etl tasks retry transient faults (source, warehouse or SNS down) before a day fails, in minutes; exported as COVID19_ETL_RETRY_WINDOW_MINUTES."
+  type        = number
+  default     = 180
+
+  validation {
+    condition     = var.etl_retry_window_minutes > 0 && var.etl_retry_window_minutes <= 1440
+    error_message = "etl_retry_window_minutes must be more than 0 and at most 1440 (a day)."
+  }
+}
+
 variable "extra_airflow_configuration_options" {
   description = "Additional Airflow configuration options for MWAA (section.key = value)."
   type        = map(string)

@@ -195,6 +195,11 @@ variable "etl_start_date" {
   }
 }
 
+variable "etl_retry_window_minutes" {
+  description = "Retry window of the DAG's tasks in minutes, exported as COVID19_ETL_RETRY_WINDOW_MINUTES by startup.sh."
+  type        = number
+}
+
 variable "extra_environment" {
   description = "Additional environment variables exported by startup.sh."
   type        = map(string)

@@ -168,7 +168,9 @@ def load(warehouse: Warehouse, frame: pd.DataFrame, as_of: date, run_id: str) ->
         "as_of": as_of,
         "try_number": 1,
         "nyt_sha256": "n" * 64,
+        "nyt_max_date": as_of,
         "jhu_sha256": "j" * 64,
+        "jhu_max_date": as_of,
     }
     with psycopg.connect(warehouse.url) as connection:
         return upsert(connection, transform.to_csv_bytes(frame), facts).to_xcom()

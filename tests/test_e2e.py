@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from datetime import UTC, date, datetime, timedelta
+
 import pytest
 
 from tests.conftest import JHU_2021, NYT_2021, NYT_2023
@@ -100,3 +103,63 @@ def test_malformed_source_fails_at_validate_and_changes_nothing(
     assert "'nyt'" in message["Message"]
     assert "expect_column_values_to_match_regex(column='cases'" in message["Message"]
     assert "date='2021-03-05' cases='banana" in message["Message"]
+
+
+def preload_days_reading_the_fixtures(warehouse_url: str, days: list[date]) -> None:
+    """Loads of ``days`` that read the served fixture files, as the DAG would have."""
+    import psycopg
+
+    from covid19_etl import load, transform
+    from covid19_etl.sources import read_text_table
+
+    nyt, jhu = NYT_2021.read_bytes(), JHU_2021.read_bytes()
+    newest = {
+        "nyt": transform.nyt_daily(read_text_table(nyt))["date"].max(),
+        "jhu": transform.jhu_us_daily(read_text_table(jhu))["date"].max(),
+    }
+    for day in days:
+        staged = transform.to_csv_bytes(
+            transform.us_daily(read_text_table(nyt), read_text_table(jhu), day)
+        )
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        facts = {
+            "run_id": f"scheduled__{day}",
+            "logical_date": start,
+            "data_interval_start": start,
+            "data_interval_end": start + timedelta(days=1),
+            "as_of": day,
+            "try_number": 1,
+            "nyt_sha256": hashlib.sha256(nyt).hexdigest(),
+            "nyt_max_date": newest["nyt"],
+            "jhu_sha256": hashlib.sha256(jhu).hexdigest(),
+            "jhu_max_date": newest["jhu"],
+        }
+        with psycopg.connect(warehouse_url) as connection:
+            load.upsert(connection, staged, facts)
+
+
+def test_a_frozen_source_is_reported_stale_until_it_moves(
+    pipeline, run_day, sources, monkeypatch, sns_topic, raw_root
+):
+    """The clock is each run's own day: three days of the same files, then the fourth says so."""
+    first = date(2026, 11, 1)
+    preload_days_reading_the_fixtures(pipeline.url, [first + timedelta(n) for n in range(3)])
+
+    dag_run = run_day("2026-11-04")
+
+    assert str(dag_run.state) == "success", task_states(dag_run)
+    [message] = sns_topic.messages()
+    assert "Stale sources, unchanged for 3 days or more" in message["Message"]
+    assert (
+        "NYT us.csv: newest date 2021-06-19, the same file since 2026-11-01 (3 days)"
+        in (message["Message"])
+    )
+    report = (raw_root.parent / "reports" / "2026-11-04" / "us_daily.html").read_text()
+    assert "Stale sources" in report and "the same file since 2026-11-01 (3 days)" in report
+
+    sources.use(monkeypatch, nyt=NYT_2023.read_bytes(), jhu=JHU_2021.read_bytes())
+    run_day("2026-11-05")
+
+    [moved] = sns_topic.messages()
+    stale_note = moved["Message"].split("Stale sources")[1]
+    assert "NYT" not in stale_note and "JHU time-series" in stale_note

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import psycopg
 import psycopg2
@@ -22,7 +23,13 @@ THREE_DAYS = (
 )
 
 
-def facts(run_id: str = "scheduled__2020-12-14", as_of: date = date(2020, 12, 14)) -> dict:
+def facts(
+    run_id: str = "scheduled__2020-12-14",
+    as_of: date = date(2020, 12, 14),
+    nyt: str = "n",
+    jhu: str = "j",
+) -> dict:
+    """A run's facts; ``nyt``/``jhu`` name the file read (its checksum letter)."""
     start = datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC)
     return {
         "run_id": run_id,
@@ -31,14 +38,16 @@ def facts(run_id: str = "scheduled__2020-12-14", as_of: date = date(2020, 12, 14
         "data_interval_end": start,
         "as_of": as_of,
         "try_number": 1,
-        "nyt_sha256": "n" * 64,
-        "jhu_sha256": "j" * 64,
+        "nyt_sha256": nyt * 64,
+        "nyt_max_date": date(2020, 12, 14),
+        "jhu_sha256": jhu * 64,
+        "jhu_max_date": date(2020, 12, 14),
     }
 
 
-def upsert(url: str, csv: bytes, run_id: str = "run-1") -> load.LoadResult:
+def upsert(url: str, csv: bytes, run_id: str = "run-1", **run: Any) -> load.LoadResult:
     with psycopg.connect(url) as connection:
-        return load.upsert(connection, csv, facts(run_id))
+        return load.upsert(connection, csv, facts(run_id, **run))
 
 
 def test_first_load_inserts_every_row_and_records_the_run(warehouse):
@@ -142,14 +151,20 @@ def test_load_task_reads_the_staged_file_through_the_connection(warehouse, tmp_p
     staged.write_bytes(THREE_DAYS)
 
     loaded = load.run(
-        {"url": f"file://{staged}", "source_sha256": {"nyt": "n" * 64, "jhu": "j" * 64}},
+        {
+            "url": f"file://{staged}",
+            "sources": {
+                "nyt": {"sha256": "n" * 64, "max_date": "2020-12-14"},
+                "jhu": {"sha256": "j" * 64, "max_date": "2020-12-13"},
+            },
+        },
         facts(),
     )
 
     assert loaded["inserted"] == 3
-    assert warehouse.query("SELECT nyt_sha256, jhu_sha256 FROM covid19.etl_runs") == [
-        ("n" * 64, "j" * 64)
-    ]
+    assert warehouse.query(
+        "SELECT nyt_sha256, nyt_max_date, jhu_sha256, jhu_max_date FROM covid19.etl_runs"
+    ) == [("n" * 64, date(2020, 12, 14), "j" * 64, date(2020, 12, 13))]
 
 
 def test_a_staged_file_with_a_repeated_date_is_refused(warehouse):
@@ -160,3 +175,33 @@ def test_a_staged_file_with_a_repeated_date_is_refused(warehouse):
         upsert(warehouse.url, THREE_DAYS + b"2020-12-14,16569999,301016,\n", run_id="run-2")
 
     assert warehouse.dump() == before
+
+
+DAY = date(2026, 11, 1)
+
+
+def test_a_source_serving_the_same_file_counts_its_unchanged_days(warehouse):
+    for n in range(4):
+        result = upsert(warehouse.url, THREE_DAYS, run_id=f"day-{n}", as_of=DAY + timedelta(n))
+
+    assert result.sources["nyt"] == load.SourceFreshness("2020-12-14", "2026-11-01", 3)
+    assert result.sources["jhu"].days_unchanged == 3
+
+
+def test_a_source_that_moves_starts_counting_again_on_its_own(warehouse):
+    for n, nyt in enumerate("nnnmm"):
+        result = upsert(
+            warehouse.url, THREE_DAYS, run_id=f"d{n}", as_of=DAY + timedelta(n), nyt=nyt
+        )
+
+    assert result.sources["nyt"] == load.SourceFreshness("2020-12-14", "2026-11-04", 1)
+    assert result.sources["jhu"] == load.SourceFreshness("2020-12-14", "2026-11-01", 4)
+
+
+def test_freshness_is_read_as_of_a_day_not_the_newest_load(warehouse):
+    for n, nyt in enumerate("nnmm"):
+        upsert(warehouse.url, THREE_DAYS, run_id=f"d{n}", as_of=DAY + timedelta(n), nyt=nyt)
+
+    with psycopg.connect(warehouse.url) as connection, connection.cursor() as cursor:
+        assert load.source_freshness(cursor, DAY + timedelta(1))["nyt"].days_unchanged == 1
+        assert load.source_freshness(cursor, DAY - timedelta(1)) == {}

@@ -18,6 +18,17 @@ LOADED = {
     "table_rows": 420,
     "min_date": "2020-01-22",
     "max_date": "2021-03-16",
+    "sources": {
+        "nyt": {"newest_date": "2021-03-16", "unchanged_since": "2021-03-16", "days_unchanged": 0},
+        "jhu": {"newest_date": "2021-03-16", "unchanged_since": "2021-03-14", "days_unchanged": 2},
+    },
+}
+FROZEN_NYT = {
+    **LOADED,
+    "sources": {
+        **LOADED["sources"],
+        "nyt": {"newest_date": "2023-03-23", "unchanged_since": "2026-11-01", "days_unchanged": 3},
+    },
 }
 
 
@@ -31,12 +42,35 @@ def failure_context(error: Exception) -> dict:
 
 
 def test_success_message_has_the_counts_range_and_day():
-    subject, body = notify.success_message(LOADED, "2021-03-16", "scheduled__2021-03-16")
+    subject, body = notify.success_message(LOADED, "2021-03-16", "scheduled__2021-03-16", 3)
 
     assert subject == "[covid19_etl] 2021-03-16: 214 rows updated"
     assert "inserted:  1" in body and "updated:   213" in body and "unchanged: 206" in body
     assert "2020-01-22 to 2021-03-16 (420 days)" in body
     assert "scheduled__2021-03-16" in body
+    assert "Stale" not in body  # 2 days unchanged is below the threshold
+
+
+def test_a_source_unchanged_for_the_threshold_is_named_plainly():
+    subject, body = notify.success_message(FROZEN_NYT, "2026-11-04", "scheduled__2026-11-04", 3)
+
+    assert subject == "[covid19_etl] 2026-11-04: 214 rows updated"  # the subject stays as it was
+    assert "Stale sources, unchanged for 3 days or more" in body
+    assert "NYT us.csv: newest date 2023-03-23, the same file since 2026-11-01 (3 days)." in body
+    assert "JHU" not in body.split("Stale sources")[1]
+    _, later_threshold = notify.success_message(FROZEN_NYT, "2026-11-04", "r", 4)
+    assert "Stale" not in later_threshold
+
+
+@pytest.mark.parametrize(("raw", "days"), [(None, 3), ("5", 5), ("0", 3), ("soon", 3)])
+def test_the_stale_threshold_comes_from_its_variable(raw, days, monkeypatch):
+    from covid19_etl.settings import stale_after_days
+
+    if raw is None:
+        monkeypatch.delenv("AIRFLOW_VAR_COVID19_STALE_AFTER_DAYS", raising=False)
+    else:
+        monkeypatch.setenv("AIRFLOW_VAR_COVID19_STALE_AFTER_DAYS", raw)
+    assert stale_after_days() == days
 
 
 @pytest.mark.integration

@@ -89,13 +89,63 @@ SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM updated)
 RUN_SQL = f"""
 INSERT INTO {SCHEMA}.etl_runs (
     run_id, logical_date, data_interval_start, data_interval_end, as_of, try_number,
-    source_rows, inserted, updated, unchanged, nyt_sha256, jhu_sha256, min_date, max_date
+    source_rows, inserted, updated, unchanged, nyt_sha256, jhu_sha256, min_date, max_date,
+    nyt_max_date, jhu_max_date
 ) VALUES (
     %(run_id)s, %(logical_date)s, %(data_interval_start)s, %(data_interval_end)s, %(as_of)s,
     %(try_number)s, %(source_rows)s, %(inserted)s, %(updated)s, %(unchanged)s,
-    %(nyt_sha256)s, %(jhu_sha256)s, %(min_date)s, %(max_date)s
+    %(nyt_sha256)s, %(jhu_sha256)s, %(min_date)s, %(max_date)s, %(nyt_max_date)s,
+    %(jhu_max_date)s
 )
 """
+
+
+def _freshness_sql(source: str) -> str:
+    """Since which day (as_of) the latest load on or before ``%(as_of)s`` has read the same file
+    of ``source`` (same checksum, same newest date), with no other file read in between."""
+    return f"""
+WITH latest AS (
+    SELECT as_of, {source}_sha256 AS sha256, {source}_max_date AS newest
+    FROM {SCHEMA}.etl_runs WHERE as_of <= %(as_of)s ORDER BY as_of DESC, id DESC LIMIT 1
+), last_other AS (
+    SELECT max(run.as_of) AS as_of FROM {SCHEMA}.etl_runs AS run, latest
+    WHERE run.as_of <= latest.as_of
+      AND (run.{source}_sha256, run.{source}_max_date)
+          IS DISTINCT FROM (latest.sha256, latest.newest)
+)
+SELECT latest.newest, min(run.as_of), latest.as_of
+FROM {SCHEMA}.etl_runs AS run, latest, last_other
+WHERE run.as_of <= latest.as_of AND run.as_of > coalesce(last_other.as_of, '-infinity'::date)
+GROUP BY latest.newest, latest.as_of
+"""
+
+
+# One constant statement per source; the only identifiers are the fixed column names.
+FRESHNESS_SQL = {source: _freshness_sql(source) for source in ("nyt", "jhu")}
+
+
+@dataclass(frozen=True)
+class SourceFreshness:
+    """How long a source has served the same file: same checksum, same newest date."""
+
+    newest_date: str | None
+    unchanged_since: str  # the as_of of the first load that read this file
+    days_unchanged: int  # from unchanged_since to the as_of it was computed for
+
+
+def source_freshness(cursor: Any, as_of: date) -> dict[str, SourceFreshness]:
+    """Each source's freshness as of the latest load on or before ``as_of`` (none: empty)."""
+    found = {}
+    for source, sql in FRESHNESS_SQL.items():
+        cursor.execute(sql, {"as_of": as_of})
+        if row := cursor.fetchone():
+            newest, since, latest = row
+            found[source] = SourceFreshness(
+                newest_date=newest.isoformat() if newest else None,
+                unchanged_since=since.isoformat(),
+                days_unchanged=(latest - since).days,
+            )
+    return found
 
 
 @dataclass(frozen=True)
@@ -109,6 +159,7 @@ class LoadResult:
     table_rows: int
     min_date: str | None
     max_date: str | None
+    sources: dict[str, SourceFreshness]
 
     def to_xcom(self) -> dict[str, Any]:
         """Plain JSON for XCom."""
@@ -159,7 +210,8 @@ def upsert(
     """Load ``staged_csv`` (``date,cases,deaths,recovered`` with a header) in one transaction.
 
     ``facts`` holds the ``etl_runs`` columns: run_id, logical_date, data_interval_start/end, as_of,
-    try_number, nyt_sha256, jhu_sha256. Commits on success; rolls back on any error.
+    try_number, and each source's checksum and newest date (nyt_sha256, nyt_max_date, ...).
+    Commits on success; rolls back on any error.
     """
     try:
         with connection.cursor() as cursor:
@@ -177,16 +229,17 @@ def upsert(
             inserted, updated = cursor.fetchone()
             cursor.execute(SPAN_SQL)
             table_rows, min_date, max_date = cursor.fetchone()
-            result = LoadResult(
-                source_rows=source_rows,
-                inserted=inserted,
-                updated=updated,
-                unchanged=source_rows - inserted - updated,
-                table_rows=table_rows,
-                min_date=min_date.isoformat() if min_date else None,
-                max_date=max_date.isoformat() if max_date else None,
-            )
-            cursor.execute(RUN_SQL, {**facts, **asdict(result)})
+            counts = {
+                "source_rows": source_rows,
+                "inserted": inserted,
+                "updated": updated,
+                "unchanged": source_rows - inserted - updated,
+                "table_rows": table_rows,
+                "min_date": min_date.isoformat() if min_date else None,
+                "max_date": max_date.isoformat() if max_date else None,
+            }
+            cursor.execute(RUN_SQL, {**facts, **counts})
+            result = LoadResult(**counts, sources=source_freshness(cursor, facts["as_of"]))
         connection.commit()
     except BaseException:
         connection.rollback()
@@ -221,13 +274,14 @@ def warehouse_connection() -> Any:
 def run(staged: dict[str, Any], run_facts: dict[str, Any]) -> dict[str, Any]:
     """The ``load`` task: read the staged CSV and upsert it.
 
-    ``run_facts`` describes the DAG run (see :func:`upsert`); the source checksums come with
-    ``staged``.
+    ``run_facts`` describes the DAG run (see :func:`upsert`); each source's checksum and newest
+    date come with ``staged``.
     """
     from covid19_etl.storage import read_bytes
 
-    checksums = staged["source_sha256"]
-    facts = {**run_facts, "nyt_sha256": checksums["nyt"], "jhu_sha256": checksums["jhu"]}
+    facts = dict(run_facts)
+    for source, read in staged["sources"].items():
+        facts[f"{source}_sha256"], facts[f"{source}_max_date"] = read["sha256"], read["max_date"]
     connection = warehouse_connection()
     try:
         result = upsert(connection, read_bytes(staged["url"]), facts)

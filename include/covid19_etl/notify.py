@@ -19,6 +19,7 @@ from typing import Any
 from airflow.sdk import BaseNotifier
 
 from covid19_etl.settings import AWS_CONN_ID, DAG_ID, VAR_SNS_TOPIC_ARN
+from covid19_etl.sources import SOURCES
 
 log = logging.getLogger(__name__)
 
@@ -63,26 +64,42 @@ def _sns_subject(subject: str) -> str:
     return printable[:SUBJECT_LIMIT]
 
 
-def success_message(loaded: dict[str, Any], logical_date: str, run_id: str) -> tuple[str, str]:
-    """Subject and body for a completed run."""
+def stale_sources(loaded: dict[str, Any], stale_after_days: int) -> list[str]:
+    """One line per source that has served the same file for ``stale_after_days`` or more."""
+    return [
+        f"{SOURCES[source].title}: newest date {fresh['newest_date']}, the same file since "
+        f"{fresh['unchanged_since']} ({fresh['days_unchanged']} days)."
+        for source, fresh in loaded.get("sources", {}).items()
+        if fresh["days_unchanged"] >= stale_after_days
+    ]
+
+
+def success_message(
+    loaded: dict[str, Any], logical_date: str, run_id: str, stale_after_days: int
+) -> tuple[str, str]:
+    """Subject and body for a completed run, with a note on sources that stopped moving."""
     changed = loaded["inserted"] + loaded["updated"]
     subject = f"[{DAG_ID}] {logical_date}: {changed} rows updated"
-    body = "\n".join(
-        [
-            f"The {DAG_ID} run for {logical_date} completed.",
+    lines = [
+        f"The {DAG_ID} run for {logical_date} completed.",
+        "",
+        f"Rows updated in covid19.us_daily: {changed}",
+        f"  inserted:  {loaded['inserted']}",
+        f"  updated:   {loaded['updated']} (revised history)",
+        f"  unchanged: {loaded['unchanged']}",
+        f"Rows in this run's source data: {loaded['source_rows']}",
+        f"The table now covers {loaded['min_date']} to {loaded['max_date']} "
+        f"({loaded['table_rows']} days).",
+        "",
+    ]
+    if stale := stale_sources(loaded, stale_after_days):
+        lines += [
+            f"Stale sources, unchanged for {stale_after_days} days or more "
+            "(the upstream may have stopped publishing):",
+            *(f"  - {line}" for line in stale),
             "",
-            f"Rows updated in covid19.us_daily: {changed}",
-            f"  inserted:  {loaded['inserted']}",
-            f"  updated:   {loaded['updated']} (revised history)",
-            f"  unchanged: {loaded['unchanged']}",
-            f"Rows in this run's source data: {loaded['source_rows']}",
-            f"The table now covers {loaded['min_date']} to {loaded['max_date']} "
-            f"({loaded['table_rows']} days).",
-            "",
-            f"Run: {run_id}",
         ]
-    )
-    return subject, body
+    return subject, "\n".join([*lines, f"Run: {run_id}"])
 
 
 def failure_message(context: Any) -> tuple[str, str]:
@@ -126,5 +143,7 @@ class FailureNotifier(BaseNotifier):
 
 def run(loaded: dict[str, Any], logical_date: str, run_id: str) -> str | None:
     """The ``notify`` task: publish the success message; return the SNS message id."""
-    subject, body = success_message(loaded, logical_date, run_id)
+    from covid19_etl.settings import stale_after_days
+
+    subject, body = success_message(loaded, logical_date, run_id, stale_after_days())
     return publish(subject, body, topic_arn())

@@ -25,13 +25,15 @@ import importlib.util
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from covid19_etl import dashboard
-from covid19_etl.settings import DAG_ID, SCHEMA
+from covid19_etl.load import SourceFreshness, source_freshness
+from covid19_etl.notify import stale_sources
+from covid19_etl.settings import DAG_ID, DEFAULT_STALE_AFTER_DAYS, SCHEMA
 
 if TYPE_CHECKING:
     import altair as alt
@@ -123,6 +125,8 @@ class Snapshot:
     runs: list[dict[str, Any]] = field(default_factory=list)
     as_of: date | None = None
     newest_run_as_of: date | None = None
+    sources: dict[str, SourceFreshness] = field(default_factory=dict)
+    stale_after_days: int = DEFAULT_STALE_AFTER_DAYS
 
     @property
     def last_run(self) -> dict[str, Any] | None:
@@ -145,10 +149,15 @@ def fingerprint(cursor: Any) -> tuple[Any, ...]:
     return tuple(cursor.fetchone())
 
 
-def read_snapshot(cursor: Any, as_of: date | None = None, runs: int = 1) -> Snapshot:
-    """Read the rows dated on or before ``as_of`` (all if None) and the ``runs`` latest loads
-    of a day on or before ``as_of``. An empty warehouse (no tables yet) gives an empty
-    snapshot."""
+def read_snapshot(
+    cursor: Any,
+    as_of: date | None = None,
+    runs: int = 1,
+    stale_after_days: int = DEFAULT_STALE_AFTER_DAYS,
+) -> Snapshot:
+    """Read the rows dated on or before ``as_of`` (all if None), the ``runs`` latest loads of a
+    day on or before ``as_of`` and each source's freshness then. An empty warehouse (no tables
+    yet) gives an empty snapshot."""
     cursor.execute(TABLES_SQL)
     has_daily, has_runs = cursor.fetchone()
     params = {"as_of": as_of, "limit": runs}
@@ -158,12 +167,14 @@ def read_snapshot(cursor: Any, as_of: date | None = None, runs: int = 1) -> Snap
         rows = cursor.fetchall()
     recent: list[dict[str, Any]] = []
     newest = None
+    sources = {}
     if has_runs:
         cursor.execute(RUNS_SQL, params)
         recent = [_run_dict(row) for row in cursor.fetchall()]
         cursor.execute(NEWEST_AS_OF_SQL)
         newest = cursor.fetchone()[0]
-    return Snapshot(dashboard.from_rows(rows), recent, as_of, newest)
+        sources = source_freshness(cursor, as_of or newest) if newest else {}
+    return Snapshot(dashboard.from_rows(rows), recent, as_of, newest, sources, stale_after_days)
 
 
 # --- Charts ----------------------------------------------------------------------------------
@@ -485,11 +496,21 @@ def totals_html(totals: dashboard.Totals, chart: pd.DataFrame) -> str:
     )
 
 
-def freshness_html(last_run: dict[str, Any] | None) -> str:
-    """The last successful load, from ``covid19.etl_runs``."""
+def freshness_html(snapshot: Snapshot) -> str:
+    """The last successful load, from ``covid19.etl_runs``, and the sources that stopped moving."""
+    last_run = snapshot.last_run
     if last_run is None:
         return '<p id="freshness">No load has finished yet.</p>'
     finished = datetime.fromisoformat(last_run["finished_at"]).astimezone(UTC)
+    sources = {name: asdict(fresh) for name, fresh in snapshot.sources.items()}
+    stale = stale_sources({"sources": sources}, snapshot.stale_after_days)
+    warning = (
+        f'<p id="stale-sources"><b>Stale sources</b>, unchanged for {snapshot.stale_after_days} '
+        f"days or more (the upstream may have stopped publishing): "
+        f"{html.escape(' '.join(stale))}</p>"
+        if stale
+        else ""
+    )
     return (
         '<p id="freshness" '
         f'data-inserted="{last_run["inserted"]}" data-updated="{last_run["updated"]}">'
@@ -498,6 +519,7 @@ def freshness_html(last_run: dict[str, Any] | None) -> str:
         f"(<code>{html.escape(last_run['run_id'])}</code>, try {last_run['try_number']}): "
         f"{last_run['source_rows']:,} rows read, <b>{last_run['inserted']:,} inserted</b>, "
         f"<b>{last_run['updated']:,} updated</b>, {last_run['unchanged']:,} unchanged.</p>"
+        + warning
     )
 
 
@@ -519,6 +541,8 @@ h1 { font-size: 22px; margin: 0 0 2px; }
 #total-recovered .value { color: #2e7d4f; } #total-cfr .value { color: #6a3d9a; }
 #freshness { background: #fff; border: 1px solid #dde1e6; border-radius: 8px;
   padding: 8px 14px; margin: 0 0 14px; }
+#stale-sources { background: #fff7e6; border: 1px solid #e8a33d; border-radius: 8px;
+  padding: 8px 14px; margin: -6px 0 14px; }
 .charts { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 14px; }
 .chart-box { background: #fff; border: 1px solid #dde1e6; border-radius: 8px;
   padding: 10px 12px 4px; min-width: 0; }
@@ -586,7 +610,7 @@ def render_html(snapshot: Snapshot, *, scripts: str, links: str = "", note: str 
 Cases and deaths: The New York Times; recoveries: Johns Hopkins University CSSE.</p>
 </header>
 {body}
-{freshness_html(snapshot.last_run)}
+{freshness_html(snapshot)}
 <section class="charts">
 {boxes}
 </section>
@@ -643,8 +667,10 @@ def write_html(url: str, data: bytes, cache_control: str) -> str:
 def write_report(as_of: date, raw_root: str) -> dict[str, Any]:
     """Read the warehouse as of ``as_of``, render the report, write it (and latest.html when
     ``as_of`` is the newest day loaded). Returns the URLs and sizes."""
+    from covid19_etl.settings import stale_after_days
+
     with read_only_cursor() as cursor:
-        snapshot = read_snapshot(cursor, as_of)
+        snapshot = read_snapshot(cursor, as_of, stale_after_days=stale_after_days())
     data = report_html(snapshot).encode("utf-8")
     dated_url, latest_url = report_urls(raw_root, as_of)
     write_html(dated_url, data, "max-age=3600")

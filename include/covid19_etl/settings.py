@@ -23,6 +23,8 @@ VAR_NYT_URL = "covid19_nyt_url"
 VAR_JHU_URL = "covid19_jhu_url"
 VAR_RAW_ROOT = "covid19_raw_root"
 VAR_SNS_TOPIC_ARN = "covid19_sns_topic_arn"
+VAR_STALE_AFTER_DAYS = "covid19_stale_after_days"
+DEFAULT_STALE_AFTER_DAYS = 3
 
 DEFAULT_NYT_URL = "https://raw.githubusercontent.com/nytimes/covid-19-data/master/us.csv"
 DEFAULT_JHU_URL = (
@@ -126,6 +128,26 @@ def default_raw_root(environ: Mapping[str, str] = os.environ) -> str:
     """A local archive under ``$AIRFLOW_HOME`` for machines where no Variable is set."""
     home = environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
     return f"file://{os.path.abspath(home)}/covid19/raw"
+
+
+def stale_after_days() -> int:
+    """After how many days of the same file a source is reported stale (Variable, run time)."""
+    from airflow.sdk import Variable
+
+    raw = Variable.get(VAR_STALE_AFTER_DAYS, default=None)
+    try:
+        days = int(raw) if raw not in (None, "") else DEFAULT_STALE_AFTER_DAYS
+    except ValueError:
+        days = 0
+    if days < 1:
+        log.warning(
+            "Variable %s must be a whole number of days >= 1, not %r; using %d",
+            VAR_STALE_AFTER_DAYS,
+            raw,
+            DEFAULT_STALE_AFTER_DAYS,
+        )
+        return DEFAULT_STALE_AFTER_DAYS
+    return days
 
 
 def load_settings() -> Settings:

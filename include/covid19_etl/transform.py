@@ -89,7 +89,8 @@ def run(validated: dict[str, dict[str, Any]], as_of: date, raw_root: str) -> dic
     """The ``transform`` task (the I/O edge): read the validated files, stage the day's rows.
 
     The staged CSV goes to ``<staged beside raw_root>/<as_of>/us_daily-<sha256>.csv``; the task
-    returns its URL and facts (with the checksums of the files it came from), never the frame.
+    returns its URL and facts (with the checksum and newest date of each file it came from),
+    never the frame.
     """
     from covid19_etl.sources import read_text_table
     from covid19_etl.storage import read_bytes, sibling_url, write_bytes
@@ -109,5 +110,8 @@ def run(validated: dict[str, dict[str, Any]], as_of: date, raw_root: str) -> dic
         "rows": len(frame),
         "min_date": frame["date"].min().isoformat() if len(frame) else None,
         "max_date": frame["date"].max().isoformat() if len(frame) else None,
-        "source_sha256": {source: meta["sha256"] for source, meta in validated.items()},
+        "sources": {
+            source: {"sha256": meta["sha256"], "max_date": meta["max_date"]}
+            for source, meta in validated.items()
+        },
     }

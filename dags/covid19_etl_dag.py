@@ -11,6 +11,8 @@ Every day, for the data interval **[D, D+1)**:
 3. **transform**: pandas: US rows of JHU, inner join on date, recoveries that JHU stopped
    reporting become NULL, rows dated on or before D.
 4. **load**: one transaction on `covid19_warehouse`: COPY, then upsert only the rows that changed.
+   Each committed load publishes an event of the asset `covid19.us_daily` (the counts in its
+   extra), so other DAGs can run on new data.
 5. **notify**: SNS (Variable `covid19_sns_topic_arn`) with the inserted and updated counts.
 6. **report** (beside notify): a self-contained HTML dashboard under `reports/` beside
    `covid19_raw_root`: `<as_of>/us_daily.html`, and `latest.html` for the newest day. A report
@@ -43,13 +45,23 @@ from typing import Any
 from airflow.sdk import CronDataIntervalTimetable, dag, setup, task
 
 from covid19_etl.notify import FailureNotifier
-from covid19_etl.settings import DAG_ID, retry_schedule_from_env, start_date_from_env
+from covid19_etl.settings import (
+    DAG_ID,
+    retry_schedule_from_env,
+    start_date_from_env,
+    us_daily_asset,
+)
 
 # The steps import pandas, Great Expectations and boto3 inside the task functions, so parsing
 # this file stays cheap (it is re-parsed every 30 s on MWAA).
 
 MAX_ACTIVE_RUNS = 366
 REPORT_RETRIES = 2
+# Every committed load publishes one event of this asset (a failed or rolled-back load none), a
+# no-op reload included, with the counts in its extra. Declaring a postgres:// Asset makes Airflow
+# load every provider's URI handlers while parsing (0.3 s; boto3 comes with the Amazon one): the
+# price of an asset other DAGs can find by name and the UI lists.
+US_DAILY = us_daily_asset()
 
 
 def _run_facts(context: dict[str, Any]) -> dict[str, Any]:
@@ -126,12 +138,15 @@ def covid19_etl() -> None:
 
         return run(validated, context["data_interval_start"].date(), load_settings().raw_root)
 
-    @task
+    @task(outlets=[US_DAILY])
     def load(staged: dict[str, Any], **context: Any) -> dict[str, Any]:
-        """Upsert the staged rows in one transaction."""
-        from covid19_etl.load import run
+        """Upsert the staged rows in one transaction; announce it as a covid19.us_daily event."""
+        from covid19_etl.load import asset_event_extra, run
 
-        return run(staged, _run_facts(context))
+        facts = _run_facts(context)
+        loaded = run(staged, facts)
+        context["outlet_events"][US_DAILY].extra = asset_event_extra(loaded, facts["as_of"])
+        return loaded
 
     @task
     def notify(loaded: dict[str, Any], **context: Any) -> str | None:

@@ -17,13 +17,35 @@ def task_states(dag_run) -> dict[str, str]:
 
 
 @pytest.fixture
+def asset_events(airflow_db):
+    """The ``covid19.us_daily`` asset events published since the test began: (uri, extra)."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    def since(first_id: int) -> list[tuple[str, dict]]:
+        with create_session() as session:
+            found = session.execute(
+                select(AssetModel.uri, AssetEvent.extra)
+                .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                .where(AssetModel.name == "covid19.us_daily", AssetEvent.id > first_id)
+                .order_by(AssetEvent.id)
+            )
+            return [(uri, extra) for uri, extra in found]
+
+    with create_session() as session:
+        first = session.scalar(select(func.coalesce(func.max(AssetEvent.id), 0)))
+    return lambda: since(first)
+
+
+@pytest.fixture
 def pipeline(sources, warehouse, raw_root, sns_topic, monkeypatch):
     """Everything the DAG needs, serving the 2021 NYT file and the JHU file."""
     sources.use(monkeypatch, nyt=NYT_2021.read_bytes(), jhu=JHU_2021.read_bytes())
     return warehouse
 
 
-def test_first_run_loads_the_whole_history(pipeline, run_day, sns_topic):
+def test_first_run_loads_the_whole_history(pipeline, run_day, sns_topic, asset_events):
     dag_run = run_day("2021-03-16")
 
     assert str(dag_run.state) == "success", task_states(dag_run)
@@ -36,9 +58,21 @@ def test_first_run_loads_the_whole_history(pipeline, run_day, sns_topic):
     [message] = sns_topic.messages()
     assert "420 rows updated" in message["Subject"]
     assert "inserted:  420" in message["Message"]
+    [(uri, extra)] = asset_events()
+    assert uri == "postgres://localhost:5432/covid19/covid19/us_daily"  # COVID19_WAREHOUSE_LOCATION
+    assert extra == {
+        "as_of": "2021-03-16",
+        "inserted": 420,
+        "updated": 0,
+        "unchanged": 0,
+        "min_date": "2020-01-22",
+        "max_date": "2021-03-16",
+    }
 
 
-def test_revised_history_updates_exactly_the_revised_rows(pipeline, run_day, sources, monkeypatch):
+def test_revised_history_updates_exactly_the_revised_rows(
+    pipeline, run_day, sources, monkeypatch, asset_events
+):
     run_day("2021-03-16")
     before = pipeline.us_daily()
     sources.use(monkeypatch, nyt=NYT_2023.read_bytes(), jhu=JHU_2021.read_bytes())
@@ -53,9 +87,10 @@ def test_revised_history_updates_exactly_the_revised_rows(pipeline, run_day, sou
     assert after["2021-03-16"][0] == 29569140  # NYT's revised count for that day
     last = pipeline.etl_runs()[-1]
     assert last == (last[0], 420, 0, len(revised), 420 - len(revised))
+    assert [extra["updated"] for _, extra in asset_events()] == [0, 213]
 
 
-def test_rerun_changes_nothing(pipeline, run_day):
+def test_rerun_changes_nothing(pipeline, run_day, asset_events):
     run_day("2021-03-16")
     before = pipeline.query("SELECT * FROM covid19.us_daily ORDER BY date")
 
@@ -64,6 +99,9 @@ def test_rerun_changes_nothing(pipeline, run_day):
     assert str(dag_run.state) == "success", task_states(dag_run)
     assert pipeline.query("SELECT * FROM covid19.us_daily ORDER BY date") == before
     assert pipeline.etl_runs()[-1][1:] == (420, 0, 0, 420)
+    # A no-op reload still announces itself: the table is current as of its day.
+    rerun = asset_events()[-1][1]
+    assert (rerun["inserted"], rerun["updated"], rerun["unchanged"]) == (0, 0, 420)
 
 
 def test_incremental_days(pipeline, run_day):
@@ -77,9 +115,10 @@ def test_incremental_days(pipeline, run_day):
 
 
 def test_malformed_source_fails_at_validate_and_changes_nothing(
-    pipeline, run_day, sources, sns_topic, monkeypatch
+    pipeline, run_day, sources, sns_topic, monkeypatch, asset_events
 ):
     run_day("2021-03-10")
+    announced = asset_events()
     sns_topic.messages()  # drop the success message
     before = pipeline.dump()
     broken = NYT_2021.read_bytes().replace(b"2021-03-05,", b"2021-03-05,banana", 1)
@@ -98,6 +137,7 @@ def test_malformed_source_fails_at_validate_and_changes_nothing(
         == "upstream_failed"
     )
     assert pipeline.dump() == before
+    assert asset_events() == announced
     [message] = sns_topic.messages()
     assert "FAILED validate" in message["Subject"]
     assert "'nyt'" in message["Message"]

@@ -166,6 +166,12 @@ class LoadResult:
         return asdict(self)
 
 
+def asset_event_extra(loaded: dict[str, Any], as_of: date) -> dict[str, Any]:
+    """What the ``covid19.us_daily`` asset event tells its consumers about a committed load."""
+    counts = ("inserted", "updated", "unchanged", "min_date", "max_date")
+    return {"as_of": as_of.isoformat(), **{key: loaded[key] for key in counts}}
+
+
 def migrations() -> list[tuple[int, str, str]]:
     """``(version, name, sql)`` for every ``sql/NNN_name.sql`` in the package, in order."""
     found = []

@@ -11,6 +11,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow.sdk import Asset
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,11 @@ DEFAULT_JHU_URL = (
     "time-series-19-covid-combined.csv"
 )
 
+US_DAILY_ASSET = "covid19.us_daily"  # the asset other DAGs schedule on, by name
+WAREHOUSE_LOCATION_ENV = "COVID19_WAREHOUSE_LOCATION"
+DEFAULT_WAREHOUSE_LOCATION = "localhost:5432/covid19"
+TASKS = ("extract", "validate", "transform", "load", "notify", "report")  # in pipeline order
+
 START_DATE_ENV = "COVID19_ETL_START_DATE"
 # The first run loads the whole history as of its day, so catch-up does not need to start in
 # 2020: a recent default keeps a fresh deployment to a few dozen runs instead of thousands.
@@ -45,6 +54,11 @@ DEFAULT_RETRY_WINDOW_MINUTES = 180.0
 # so the whole schedule lasts between 1.0 and 1.2 windows.
 RETRY_FIRST_DELAY_SHARE = 1 / 180
 RETRY_MAX_DELAY_SHARE = 1 / 6
+
+LANDING_DEADLINE_ENV = "COVID19_ETL_LANDING_DEADLINE_MINUTES"
+# A day's run must finish this long after its data interval ends, or an alert names where it is
+# stuck. Longer than the retry window, so a transient outage that heals in time raises none.
+DEFAULT_LANDING_DEADLINE_MINUTES = 360.0
 
 # Transport limits for one download (the size caps are per source, in sources.py). The read
 # timeout bounds each wait for bytes; the total one bounds a body that drips in slowly.
@@ -97,17 +111,29 @@ def retry_schedule(window: timedelta) -> RetrySchedule:
     return RetrySchedule(retries=retries, retry_delay=first, max_retry_delay=cap)
 
 
-def retry_schedule_from_env(environ: Mapping[str, str] = os.environ) -> RetrySchedule:
-    """The retry schedule for ``COVID19_ETL_RETRY_WINDOW_MINUTES`` (a parse-time setting)."""
-    raw = environ.get(RETRY_WINDOW_ENV, "").strip() or str(DEFAULT_RETRY_WINDOW_MINUTES)
-    problem = f"{RETRY_WINDOW_ENV} must be a positive number of minutes, not {raw!r}"
+def minutes_from_env(
+    name: str, default: float, environ: Mapping[str, str] = os.environ
+) -> timedelta:
+    """A positive duration in minutes from environment variable ``name`` (parse-time settings)."""
+    raw = environ.get(name, "").strip() or str(default)
+    problem = f"{name} must be a positive number of minutes, not {raw!r}"
     try:
-        window = timedelta(minutes=float(raw))
+        duration = timedelta(minutes=float(raw))
     except (ValueError, OverflowError) as err:
         raise ValueError(problem) from err
-    if window <= timedelta(0):
+    if duration <= timedelta(0):
         raise ValueError(problem)
-    return retry_schedule(window)
+    return duration
+
+
+def retry_schedule_from_env(environ: Mapping[str, str] = os.environ) -> RetrySchedule:
+    """The retry schedule for ``COVID19_ETL_RETRY_WINDOW_MINUTES``."""
+    return retry_schedule(minutes_from_env(RETRY_WINDOW_ENV, DEFAULT_RETRY_WINDOW_MINUTES, environ))
+
+
+def landing_deadline_from_env(environ: Mapping[str, str] = os.environ) -> timedelta:
+    """How long after its interval ends a day's run must have finished (``..._MINUTES``)."""
+    return minutes_from_env(LANDING_DEADLINE_ENV, DEFAULT_LANDING_DEADLINE_MINUTES, environ)
 
 
 @dataclass(frozen=True)
@@ -122,6 +148,20 @@ class Settings:
     def source_url(self, source: str) -> str:
         """The URL a source is downloaded from."""
         return {"nyt": self.nyt_url, "jhu": self.jhu_url}[source]
+
+
+def us_daily_asset(environ: Mapping[str, str] = os.environ) -> Asset:
+    """The asset ``covid19.us_daily``, at ``postgres://host:port/database/covid19/us_daily`` (the
+    postgres provider's URI convention). Other DAGs schedule on this same object.
+
+    Assets are declared when DAG files are parsed, where the warehouse connection must not be
+    read, so the deployment names the warehouse's address in ``COVID19_WAREHOUSE_LOCATION``
+    (``host:port/database``; Terraform sets it on MWAA).
+    """
+    from airflow.sdk import Asset
+
+    location = environ.get(WAREHOUSE_LOCATION_ENV, "").strip() or DEFAULT_WAREHOUSE_LOCATION
+    return Asset(name=US_DAILY_ASSET, uri=f"postgres://{location}/{SCHEMA}/us_daily")
 
 
 def default_raw_root(environ: Mapping[str, str] = os.environ) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -34,7 +34,9 @@ FROZEN_NYT = {
 
 def failure_context(error: Exception) -> dict:
     return {
-        "ti": SimpleNamespace(task_id="validate", try_number=1, run_id="scheduled__2021-03-16"),
+        "ti": SimpleNamespace(
+            dag_id="covid19_etl", task_id="validate", try_number=1, run_id="scheduled__2021-03-16"
+        ),
         "run_id": "scheduled__2021-03-16",
         "data_interval_start": datetime(2021, 3, 16, tzinfo=UTC),
         "exception": error,
@@ -131,3 +133,37 @@ def test_long_errors_are_cut_in_the_message():
 
     assert len(body) < 9000
     assert "the task log has the rest" in body
+
+
+DEADLINE = datetime(2026, 11, 30, 6, tzinfo=UTC)
+DAY = date(2026, 11, 29)
+
+
+@pytest.mark.parametrize(
+    ("states", "task", "meaning"),
+    [
+        ({}, "extract", "not started: it waits for the same task of the previous day"),
+        ({"extract": "success", "validate": "failed"}, "validate", "failed; the alert"),
+        ({"extract": "up_for_retry"}, "extract", "retrying after a transient fault"),
+        (
+            {t: "success" for t in ("extract", "validate", "transform")} | {"load": "running"},
+            "load",
+            "running",
+        ),
+    ],
+)
+def test_a_late_day_names_the_task_it_is_stuck_in(states, task, meaning):
+    subject, body = notify.late_message(DAY, DEADLINE, "scheduled__2026-11-30", states)
+
+    assert subject == f"[covid19_etl] LATE 2026-11-29: not loaded yet, stuck in {task}"
+    assert f"it is stuck in task {task!r}: {meaning}" in body
+    assert "by its deadline, 2026-11-30 06:00 UTC" in body
+    assert "Run: scheduled__2026-11-30" in body
+    assert "Next step" in body
+
+
+def test_a_late_day_without_a_run_says_so():
+    subject, body = notify.late_message(DAY, DEADLINE, None, {})
+
+    assert subject == "[covid19_etl] LATE 2026-11-29: not loaded yet, stuck in no run"
+    assert "no run exists for it: is the DAG paused, or the scheduler down?" in body

@@ -23,6 +23,7 @@ Chromium through Playwright; the screenshot is the README's).
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import threading
 import time
@@ -50,12 +51,18 @@ from tests.local_airflow import CHROMIUM_FLAGS, LocalAirflow, local_airflow, sig
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.e2e]
 
 DAG = "/api/v2/dags/covid19_etl"
+CONSUMER = "/api/v2/dags/covid19_consumer"
+CONSUMERS = str(REPO_ROOT / "tests" / "dags")
+LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 DOCS = REPO_ROOT / "docs"
 TASKS = ("extract", "validate", "transform", "load", "notify", "report")
 DAYS = 7
 # Compressed for the test: 90 s instead of 3 hours; retries then wait 1 s, 1 s, 2 s ... 15 s.
 RETRY_WINDOW_MINUTES = 1.5
 SOURCE_DOWN_S = 60.0
+# The last day's landing deadline, from the start: it is then held behind day 1 and is late.
+LATE_AFTER_START = timedelta(seconds=20)
+WATCHDOG = "/api/v2/dags/covid19_etl_watchdog"
 # How long a recovered day may take, from the fix to success: its six tasks, a few seconds each.
 RECOVERY_LIMIT_S = 240.0
 UI_CLEAR_TASK = {  # the Clear dialog's defaults (only "Downstream" selected)
@@ -107,13 +114,17 @@ class Timeline:
     source: ScriptedNyt
     topic: Topic
     days: list[date]
+    started: datetime
+    deadline: datetime  # the last day's
     cases_passed: int = 0
     published: list[dict[str, str]] = field(default_factory=list)
 
-    def failure_alerts(self) -> list[dict[str, str]]:
-        """Every failure alert published so far (the SQS queue hands each out once)."""
+    def alerts(self, kind: str) -> list[dict[str, str]]:
+        """Every message published so far whose subject says ``kind`` (FAILED, LATE).
+
+        The SQS queue hands each message out once, so they are kept here."""
         self.published += self.topic.messages()
-        return [m for m in self.published if "FAILED" in m["Subject"]]
+        return [m for m in self.published if f"] {kind} " in m["Subject"]]
 
     def runs(self) -> dict[date, dict]:
         found = self.airflow.get(f"{DAG}/dagRuns?order_by=logical_date&limit=100")["dag_runs"]
@@ -147,7 +158,7 @@ class Timeline:
         assert all(ti["start_date"] is None for ti in self.tasks(runs[later[0]]).values())
         assert self.airflow.get(DAG)["is_paused"] is False
         subject = f"[covid19_etl] FAILED validate for {day.isoformat()}"
-        [alert] = [m for m in self.failure_alerts() if m["Subject"] == subject]
+        [alert] = [m for m in self.alerts("FAILED") if m["Subject"] == subject]
         assert "expect_column_values_to_match_regex(column='cases'" in alert["Message"]
         assert "date='2021-03-05' cases='banana" in alert["Message"]
         assert "clear this task (Clear, with the dialog's defaults)" in alert["Message"]
@@ -174,6 +185,30 @@ class Timeline:
         assert [as_of for (as_of,) in history] == self.days[: self.days.index(day) + 1]
 
     # The operator's actions, as the UI performs them.
+
+    def check_deadlines(self, start: datetime, end: datetime) -> list[str]:
+        """Run the watchdog for the window [start, end); return the late days it reported."""
+        run = self.airflow.call(
+            "POST",
+            f"{WATCHDOG}/dagRuns",
+            {
+                "logical_date": end.isoformat(),
+                "data_interval_start": start.isoformat(),
+                "data_interval_end": end.isoformat(),
+            },
+        )
+
+        def finished() -> dict | None:
+            found = self.airflow.get(f"{WATCHDOG}/dagRuns/{run['dag_run_id']}")
+            return found if found["state"] in ("success", "failed") else None
+
+        assert (
+            wait_for("the watchdog run", finished, timeout_s=120, every_s=1)["state"] == "success"
+        )
+        return self.airflow.get(
+            f"{WATCHDOG}/dagRuns/{run['dag_run_id']}/taskInstances/check_deadlines/"
+            "xcomEntries/return_value"
+        )["value"]
 
     def unpause(self, run: dict) -> None:
         self.airflow.call("PATCH", DAG, {"is_paused": False})
@@ -204,6 +239,13 @@ class Timeline:
         )
 
 
+def landing_deadline_due_at(moment: datetime) -> str:
+    """The landing deadline that makes yesterday's run due at ``moment`` (its interval ended
+    at today's midnight)."""
+    midnight = datetime.combine(moment.date(), datetime.min.time(), tzinfo=UTC)
+    return str((moment - midnight).total_seconds() / 60)
+
+
 @pytest.fixture(scope="module")
 def timeline(moto_endpoint: str) -> Iterator[Timeline]:
     from pytest_httpserver import HTTPServer
@@ -213,20 +255,29 @@ def timeline(moto_endpoint: str) -> Iterator[Timeline]:
     source = ScriptedNyt()
     http.expect_request("/nyt/us.csv").respond_with_handler(source)
     http.expect_request("/jhu/combined.csv").respond_with_data(JHU_2021.read_bytes())
-    today = datetime.now(UTC).date()
+    started = datetime.now(UTC)
+    today = started.date()
     topic = create_topic(moto_endpoint, "covid19-etl-recovery")
     env = {
         **aws_environment(moto_endpoint),
         "COVID19_ETL_START_DATE": (today - timedelta(days=DAYS)).isoformat(),
         "COVID19_ETL_RETRY_WINDOW_MINUTES": str(RETRY_WINDOW_MINUTES),
+        "COVID19_ETL_LANDING_DEADLINE_MINUTES": landing_deadline_due_at(started + LATE_AFTER_START),
         "AIRFLOW_VAR_COVID19_NYT_URL": http.url_for("/nyt/us.csv"),
         "AIRFLOW_VAR_COVID19_JHU_URL": http.url_for("/jhu/combined.csv"),
         "AIRFLOW_VAR_COVID19_SNS_TOPIC_ARN": topic.arn,
+        # A downstream team's DAG, scheduled on the covid19.us_daily asset, in a bundle of its own.
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
+            [
+                {"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {}},
+                {"name": "consumers", "classpath": LOCAL_BUNDLE, "kwargs": {"path": CONSUMERS}},
+            ]
+        ),
     }
     try:
         with local_airflow(env) as airflow:
             days = [today - timedelta(days=n) for n in range(DAYS, 0, -1)]
-            yield Timeline(airflow, source, topic, days)
+            yield Timeline(airflow, source, topic, days, started, started + LATE_AFTER_START)
     finally:
         http.stop()
 
@@ -249,6 +300,21 @@ def test_manual_runs_are_refused_while_a_day_is_failed(story):
         assert refused.value.code == 400
         assert "does not allow manual runs" in refused.value.read().decode()
     assert story.runs().keys() == before.keys()
+
+
+def test_the_watchdog_reports_a_day_held_past_its_deadline(story):
+    """covid19_etl_watchdog, run for a window holding the last day's deadline while that day
+    waits behind day 1, names the task it is stuck in; day 1's deadline is long past."""
+    last = story.days[-1]
+    wait_for("the last day's deadline", lambda: datetime.now(UTC) > story.deadline, every_s=1)
+
+    assert story.check_deadlines(story.started, datetime.now(UTC)) == [last.isoformat()]
+    late = story.alerts("LATE")
+    assert {m["Subject"] for m in late} == {
+        f"[covid19_etl] LATE {last}: not loaded yet, stuck in extract"
+    }
+    assert "not started: it waits for the same task of the previous day" in late[0]["Message"]
+    assert "clear this task (Clear, with the dialog's defaults)" in late[0]["Message"]
 
 
 def test_clear_failed_task_then_unpause(story):
@@ -284,7 +350,7 @@ def test_an_outage_within_the_retry_window_heals_without_a_human(story):
         f"{DAG}/dagRuns/{run['dag_run_id']}/taskInstances/extract/logs/1?full_content=true"
     )
     assert "HTTP 503" in str(first_try), "the task log says why it is retrying"
-    assert not [m for m in story.failure_alerts() if day.isoformat() in m["Subject"]]
+    assert not [m for m in story.alerts("FAILED") if day.isoformat() in m["Subject"]]
 
 
 def test_every_day_succeeds_in_date_order(story):
@@ -294,6 +360,36 @@ def test_every_day_succeeds_in_date_order(story):
     loads = [story.tasks(runs[day])["load"] for day in story.days]
     assert all(a["end_date"] <= b["start_date"] for a, b in itertools.pairwise(loads))
     story.assert_warehouse_is_clean_as_of(story.days[-1], 0)
+
+
+def test_the_watchdog_is_silent_for_a_day_that_has_landed(story):
+    assert story.check_deadlines(story.started, datetime.now(UTC)) == []
+
+
+def test_a_consumer_dag_runs_on_every_load_and_reads_its_counts(story):
+    """tests/dags/covid19_consumer_dag.py, scheduled on the asset, saw each committed load."""
+
+    def seen() -> list[dict] | None:
+        runs = story.airflow.get(f"{CONSUMER}/dagRuns?limit=100")["dag_runs"]
+        done = [run for run in runs if run["state"] == "success"]
+        changes = [
+            change
+            for run in done
+            for change in story.airflow.get(
+                f"{CONSUMER}/dagRuns/{run['dag_run_id']}/taskInstances/changes/xcomEntries/"
+                "return_value"
+            )["value"]
+        ]
+        return changes if len(changes) == DAYS else None
+
+    changes = wait_for("the consumer to see every load", seen, timeout_s=120, every_s=2)
+    history = story.airflow.warehouse(
+        "SELECT as_of, inserted, updated, unchanged FROM covid19.etl_runs ORDER BY as_of"
+    )
+    assert sorted((c["as_of"], c["inserted"], c["updated"], c["unchanged"]) for c in changes) == [
+        (as_of.isoformat(), *counts) for as_of, *counts in history
+    ]
+    assert history[0][1:] == (420, 0, 0)
 
 
 def test_browser_shows_every_day_green_in_the_grid(story):
@@ -328,6 +424,7 @@ def test_browser_shows_every_day_green_in_the_grid(story):
 
 CASE_ORDER = [
     "test_manual_runs_are_refused_while_a_day_is_failed",
+    "test_the_watchdog_reports_a_day_held_past_its_deadline",
     "test_clear_failed_task_then_unpause",
     "test_unpause_then_clear_failed_task",
     "test_clear_run_then_unpause",
@@ -335,5 +432,7 @@ CASE_ORDER = [
     "test_backfill_reprocessing_failed_runs",
     "test_an_outage_within_the_retry_window_heals_without_a_human",
     "test_every_day_succeeds_in_date_order",
+    "test_the_watchdog_is_silent_for_a_day_that_has_landed",
+    "test_a_consumer_dag_runs_on_every_load_and_reads_its_counts",
     "test_browser_shows_every_day_green_in_the_grid",
 ]

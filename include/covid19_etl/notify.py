@@ -14,17 +14,23 @@ imported when a message is really published.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from datetime import date, datetime
 from typing import Any
 
 from airflow.sdk import BaseNotifier
 
-from covid19_etl.settings import AWS_CONN_ID, DAG_ID, VAR_SNS_TOPIC_ARN
+from covid19_etl.settings import AWS_CONN_ID, DAG_ID, TASKS, VAR_SNS_TOPIC_ARN
 from covid19_etl.sources import SOURCES
 
 log = logging.getLogger(__name__)
 
 SUBJECT_LIMIT = 100  # SNS: at most 100 printable ASCII characters, no line breaks
 MESSAGE_ERROR_LIMIT = 8000  # plenty for a validation summary; far below SNS's 256 KB
+WATCHDOG_NEXT_STEP = (
+    "The watchdog only reads; its next run checks the deadlines of its own interval. Clear this",
+    "task to check this interval's deadlines again once the cause is fixed.",
+)
 NEXT_STEP = (
     "Later days wait for this one. Next step: fix the cause or wait for the upstream, then in",
     "the Airflow UI clear this task (Clear, with the dialog's defaults) or the whole run (Clear",
@@ -102,23 +108,24 @@ def success_message(
     return subject, "\n".join([*lines, f"Run: {run_id}"])
 
 
-def failure_message(context: Any) -> tuple[str, str]:
+def failure_message(context: Any, next_step: Sequence[str] = NEXT_STEP) -> tuple[str, str]:
     """Subject and body for a failed task, from the Airflow callback context."""
     ti = context["ti"]
     logical = _day(context)
     error = str(context.get("exception") or "unknown error")
     if len(error) > MESSAGE_ERROR_LIMIT:
         error = error[:MESSAGE_ERROR_LIMIT] + "\n[... cut; the task log has the rest]"
-    subject = f"[{DAG_ID}] FAILED {ti.task_id} for {logical}"
+    dag_id = ti.dag_id
+    subject = f"[{dag_id}] FAILED {ti.task_id} for {logical}"
     body = "\n".join(
         [
-            f"The {DAG_ID} run for {logical} failed at task {ti.task_id!r} (try {ti.try_number}).",
+            f"The {dag_id} run for {logical} failed at task {ti.task_id!r} (try {ti.try_number}).",
             "",
             error,
             "",
             f"Run: {context.get('run_id', ti.run_id)}",
             "",
-            *NEXT_STEP,
+            *next_step,
         ]
     )
     return subject, body
@@ -129,13 +136,58 @@ def _day(context: Any) -> str:
     return start.date().isoformat() if start else str(context.get("logical_date"))
 
 
+WAITING_STATES = {
+    None: "not started: it waits for the same task of the previous day, or for a worker",
+    "up_for_retry": "retrying after a transient fault; its log says why",
+    "failed": "failed; the alert sent then says why",
+    "upstream_failed": "not run: an earlier task failed",
+}
+
+
+def stuck_task(states: dict[str, str | None]) -> tuple[str, str]:
+    """The first task of the day that has not succeeded, and what that means."""
+    for task_id in TASKS:
+        state = states.get(task_id)
+        if state not in ("success", "skipped"):
+            return task_id, WAITING_STATES.get(state, state or "")
+    return "none", "every task has finished"
+
+
+def late_message(
+    day: date, deadline: datetime, run_id: str | None, states: dict[str, str | None]
+) -> tuple[str, str]:
+    """Subject and body when a day has not landed by its deadline (``run_id`` None: no run)."""
+    if run_id is None:
+        task_id, where = "no run", "no run exists for it: is the DAG paused, or the scheduler down?"
+    else:
+        task_id, meaning = stuck_task(states)
+        where = f"it is stuck in task {task_id!r}: {meaning}."
+    subject = f"[{DAG_ID}] LATE {day.isoformat()}: not loaded yet, stuck in {task_id}"
+    lines = [
+        f"The {DAG_ID} run for {day.isoformat()} has not finished by its deadline, "
+        f"{deadline:%Y-%m-%d %H:%M} UTC:",
+        where,
+    ]
+    if run_id is not None:
+        lines += [
+            "Task states: " + ", ".join(f"{t}={states.get(t) or 'none'}" for t in TASKS),
+            "",
+            f"Run: {run_id}",
+        ]
+    return subject, "\n".join([*lines, "", *NEXT_STEP])
+
+
 class FailureNotifier(BaseNotifier):
-    """``on_failure_callback`` for every task: publish what failed, never raise."""
+    """``on_failure_callback`` for every task: publish what failed and what to do, never raise."""
+
+    def __init__(self, next_step: Sequence[str] = NEXT_STEP) -> None:
+        super().__init__()
+        self.next_step = tuple(next_step)
 
     def notify(self, context: Any) -> None:
         """Publish the failure; a broken alert path is logged, not raised over the real error."""
         try:
-            subject, body = failure_message(context)
+            subject, body = failure_message(context, self.next_step)
             publish(subject, body, topic_arn())
         except Exception:
             log.exception("Could not publish the failure notification")

@@ -1,7 +1,9 @@
-"""MWAA's requirements.txt and the locked local environment install the same versions."""
+"""MWAA's requirements.txt and the locked local environment install the same versions, under
+the constraints file the bundle ships."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 
 from packaging.requirements import Requirement
@@ -10,6 +12,9 @@ from packaging.utils import canonicalize_name
 from tests.pins import MWAA_IMAGE_REQUIREMENTS, REPO_ROOT, file_pins, locked_versions, pins
 
 REQUIREMENTS = REPO_ROOT / "requirements.txt"
+# MWAA adds its Airflow constraints itself unless a line matches this (python/mwaa/utils/
+# user_requirements.py): the file's own --constraint line must, so that MWAA applies ours.
+MWAA_CONSTRAINT_LINE = re.compile(r"-c |--constraint ")
 
 
 def test_every_runtime_dependency_reaches_mwaa():
@@ -27,13 +32,14 @@ def test_every_runtime_dependency_reaches_mwaa():
     }
 
 
-def test_requirements_use_the_airflow_3_3_1_python_3_12_constraints():
-    text = (REPO_ROOT / "requirements.txt").read_text()
-
-    assert (
-        '--constraint "https://raw.githubusercontent.com/apache/airflow/'
-        'constraints-3.3.1/constraints-3.12.txt"'
-    ) in text
+def test_requirements_use_the_airflow_3_3_1_python_3_12_constraints_shipped_in_plugins_zip():
+    lines = [
+        line for line in REQUIREMENTS.read_text().splitlines() if MWAA_CONSTRAINT_LINE.match(line)
+    ]
+    assert lines == [
+        '--constraint "${AIRFLOW_HOME}/plugins/constraints/airflow-3.3.1-python-3.12.txt"'
+    ]
+    assert (REPO_ROOT / "constraints" / "airflow-3.3.1-python-3.12.txt").is_file()
 
 
 def test_lock_file_resolves_the_same_versions():

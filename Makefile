@@ -58,7 +58,7 @@ browser:
 	fi
 
 # The full run also rewrites docs/reliability.md (tests/test_reliability.py).
-test: lint browser
+test: install lint browser
 	RELIABILITY_REPORT=docs/reliability.md $(PY) -m pytest
 
 run: install

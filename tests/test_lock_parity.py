@@ -25,12 +25,17 @@ from tests.pins import (
     uv_lock,
 )
 
-# sha256 of MWAA's files: a pin edited here would be a pin MWAA never applies.
+# sha256 of MWAA's files: a pin edited here would be a pin MWAA never applies. (Checksums, not
+# secrets, as the pragmas tell detect-secrets.)
 MWAA_FILES = {
     "airflow-3.3.1-python-3.12.txt": (
+        # pragma: allowlist nextline secret
         "bff32ed535a2a0e876e5d6995f4df3a74787e758b32e8c70c300b148b810866a"
     ),
-    "mwaa-3.3.1-essential.txt": "0a9f91d1eb0b8e6c29a35fd67cc65a397189756e362f6402a3db9ddfb711884f",
+    "mwaa-3.3.1-essential.txt": (
+        # pragma: allowlist nextline secret
+        "0a9f91d1eb0b8e6c29a35fd67cc65a397189756e362f6402a3db9ddfb711884f"
+    ),
 }
 
 # The image's versions (its bill of materials) of the packages it runs that no constraint pins.

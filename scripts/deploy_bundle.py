@@ -221,16 +221,17 @@ def download_wheels(
     requirements: Path, essential: Path, airflow_home: Path, uv: str, pip: str
 ) -> None:
     """Put into $AIRFLOW_HOME/plugins/wheels the wheel of every package requirements.txt
-    installs on MWAA's platform. uv resolves for that platform, whatever the host's; pip
-    downloads exactly those pins."""
+    installs on MWAA's platform. uv resolves for that platform, whatever the host's, into
+    $AIRFLOW_HOME/wheels.txt with PyPI's hashes; pip downloads exactly those pins and checks
+    every file against them, so a mirror or a cache can change nothing."""
     env = {**os.environ, "AIRFLOW_HOME": str(airflow_home)}
     pinned = airflow_home / "wheels.txt"
     _run(
         [
             uv, "pip", "compile", str(requirements), "--constraint", str(essential),
             "--python-platform", MWAA_UV_PLATFORM, "--python-version", MWAA_PYTHON_VERSION,
-            "--only-binary", ":all:", "--no-header", "--no-annotate", "--quiet",
-            "--output-file", str(pinned),
+            "--only-binary", ":all:", "--generate-hashes", "--no-header", "--no-annotate",
+            "--quiet", "--output-file", str(pinned),
         ],
         env,
         "resolving requirements.txt for MWAA's platform",

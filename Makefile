@@ -22,6 +22,9 @@ export PYTHONPATH := $(CURDIR)/include
 # Nothing in this environment writes .pyc files: compile them once at install, or every
 # Airflow process pays seconds of imports.
 UV_SYNC := $(UV) sync --frozen --compile-bytecode --python 3.12
+# Ruff runs as a uv tool, in its own environment: a linter has no place in the locked set that
+# mirrors what MWAA installs.
+RUFF := $(UV) tool run --from ruff==0.17.6 ruff
 
 SOURCES ?= upstream
 PORT ?= 8080
@@ -42,9 +45,9 @@ $(UV):
 
 install: .venv/.installed
 
-lint: install
-	$(PY) -m ruff check .
-	$(PY) -m ruff format --check .
+lint: | $(filter %/uv,$(UV))
+	$(RUFF) check .
+	$(RUFF) format --check .
 
 # The browser tests drive Debian's Chromium through Playwright (never a downloaded browser).
 browser:
@@ -55,7 +58,7 @@ browser:
 	fi
 
 # The full run also rewrites docs/reliability.md (tests/test_reliability.py).
-test: lint browser
+test: install lint browser
 	RELIABILITY_REPORT=docs/reliability.md $(PY) -m pytest
 
 run: install

@@ -5,8 +5,15 @@ Layout in the bucket (what MWAA expects, decided in the pipeline issue):
 
     s3://<bucket>/dags/covid19_etl_dag.py   the DAG files (dags/, nothing else)
     s3://<bucket>/plugins.zip               include/* and plugins/* at the zip root, so
-                                            ``import covid19_etl`` works in every component
+                                            ``import covid19_etl`` works in every component,
+                                            plus the files requirements.txt names under
+                                            ${AIRFLOW_HOME}/plugins/ (Airflow's constraints)
     s3://<bucket>/requirements.txt          the repository's requirements.txt, as is
+
+With --network-mode private_only (terraform's network_mode: no internet, so no PyPI), plugins.zip
+also carries wheels/: the wheel of every package requirements.txt installs, for MWAA's platform
+(Linux x86_64, glibc 2.34, CPython 3.12), resolved by uv and downloaded by pip; the uploaded
+requirements.txt is the repository's with ``--no-index`` and ``--find-links`` to those wheels.
 
 startup.sh is owned by Terraform (it carries COVID19_ETL_START_DATE), not by this script.
 
@@ -15,12 +22,15 @@ __pycache__/*.pyc, so its S3 object version (which MWAA pins) only changes when 
 does. An upload is skipped when the object in S3 already carries the same sha256.
 
 Usage:
-    deploy_bundle.py --dry-run                 # offline: build, print the exact S3 layout
-    deploy_bundle.py --build-only --out DIR    # offline: build into DIR (used by the tests)
+    deploy_bundle.py --dry-run                 # build, print the exact S3 layout (offline
+                                               # unless private_only: PyPI for the wheels)
+    deploy_bundle.py --build-only --out DIR    # build into DIR (used by the tests)
     deploy_bundle.py                           # upload, then point MWAA at the new versions
 
-Bucket and environment: --bucket/--environment, else $BUNDLE_BUCKET/$MWAA_ENVIRONMENT, else
-``terraform -chdir=terraform output``. boto3 is only imported for a real deploy.
+Bucket, environment and network mode: --bucket/--environment/--network-mode, else
+$BUNDLE_BUCKET/$MWAA_ENVIRONMENT/$MWAA_NETWORK_MODE, else ``terraform -chdir=terraform output``
+(the dry run reads no Terraform output; its network mode defaults to nat). boto3 is only
+imported for a real deploy.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -56,6 +67,28 @@ DAG_SUFFIXES = {".py"}
 DAG_EXTRA_FILES = {".airflowignore"}
 
 BUCKET_PLACEHOLDER = "<bundle-bucket>"
+
+NETWORK_MODES = ("nat", "private_only")  # terraform/variables.tf, network_mode
+# MWAA unpacks plugins.zip into $AIRFLOW_HOME/plugins (AIRFLOW_HOME=/usr/local/airflow) and runs
+# pip with AIRFLOW_HOME set; pip expands ${VAR} in a requirements file. requirements.txt names
+# the files it needs there this way, and the bundle ships each of them in plugins.zip.
+PLUGINS_FOLDER = "${AIRFLOW_HOME}/plugins/"
+WHEELS_DIR = "wheels"
+# The pins MWAA adds to every requirements.txt install (safe-pip-install), so the wheels are
+# resolved under them too.
+MWAA_ESSENTIAL_CONSTRAINTS = Path("constraints") / "mwaa-3.3.1-essential.txt"
+# MWAA 3.3.1 runs CPython 3.12 on Amazon Linux 2023 (glibc 2.34), x86_64.
+MWAA_PYTHON_VERSION = "3.12"
+MWAA_UV_PLATFORM = "x86_64-manylinux_2_34"
+# pip matches platform tags literally, so every manylinux tag glibc 2.34 accepts is listed (pip
+# itself expands the legacy manylinux2014 alias to manylinux2010 and manylinux1).
+MWAA_PIP_PLATFORMS = [
+    *(f"manylinux_2_{glibc_minor}_x86_64" for glibc_minor in range(34, 4, -1)),
+    "manylinux2014_x86_64",
+]
+# The image's bootstrap upgrades pip to the newest release: the newest on the date of its commit
+# (the tests install requirements.txt with this pip, as MWAA does).
+MWAA_PIP = "pip==26.2.1"
 
 
 class DeployError(RuntimeError):
@@ -88,6 +121,7 @@ class Bundle:
     """The built bundle: DAG files, plugins.zip and requirements.txt, in a build directory."""
 
     root: Path
+    network_mode: str = "nat"
     dags: list[Artefact] = field(default_factory=list)
     plugins: Artefact | None = None
     requirements: Artefact | None = None
@@ -101,6 +135,9 @@ class Bundle:
         assert self.plugins is not None
         with zipfile.ZipFile(self.plugins.path) as zf:
             return zf.namelist()
+
+    def wheels(self) -> list[str]:
+        return [e for e in self.zip_entries() if e.startswith(f"{WHEELS_DIR}/")]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,49 +160,129 @@ def _files_under(base: Path) -> list[Path]:
     )
 
 
-def build_plugins_zip(sources: list[Path], dest: Path) -> list[str]:
-    """Zip the contents of each source directory at the archive root, reproducibly.
+def stage_plugins(sources: list[Path], files: dict[str, Path], dest: Path) -> None:
+    """Lay out the plugins folder as MWAA unpacks plugins.zip: the contents of each source
+    directory, plus single files at the given names.
 
     Two sources must not provide the same path: that would silently shadow code.
     """
     entries: dict[str, Path] = {}
-    for base in sources:
-        for path in _files_under(base):
-            name = path.relative_to(base).as_posix()
-            if name in entries:
-                raise DeployError(
-                    f"{name} exists in both {entries[name].parent} and {path.parent}; "
-                    "plugins.zip would contain it twice"
-                )
-            entries[name] = path
+    found = [(p.relative_to(base).as_posix(), p) for base in sources for p in _files_under(base)]
+    for name, path in [*found, *files.items()]:
+        if name in entries:
+            raise DeployError(
+                f"{name} exists in both {entries[name].parent} and {path.parent}; "
+                "plugins.zip would contain it twice"
+            )
+        entries[name] = path
+    for name, path in entries.items():
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
+
+def zip_folder(folder: Path, dest: Path) -> None:
+    """Zip the folder's files at the archive root, reproducibly."""
     with zipfile.ZipFile(dest, "w") as zf:
-        for name in sorted(entries):
-            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
-            info.compress_type = zipfile.ZIP_DEFLATED
+        for path in sorted(folder.rglob("*"), key=lambda p: p.relative_to(folder).as_posix()):
+            if not path.is_file():
+                continue
+            info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), date_time=ZIP_EPOCH)
+            # A wheel is a zip already: deflating it again takes time and saves nothing.
+            stored = path.suffix == ".whl"
+            info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
             info.create_system = 3  # Unix, so that the permission bits below are honoured
             info.external_attr = (stat.S_IFREG | 0o644) << 16
-            zf.writestr(info, entries[name].read_bytes(), compresslevel=9)
-    return sorted(entries)
+            zf.writestr(info, path.read_bytes(), compresslevel=None if stored else 9)
 
 
-def build(repo_root: Path, out_dir: Path) -> Bundle:
-    """Build the bundle from the repository into out_dir (which is emptied first)."""
+def plugins_files_named_in(requirements: str) -> list[str]:
+    """The paths under the plugins folder that requirements.txt names (its constraints file)."""
+    return sorted(set(re.findall(re.escape(PLUGINS_FOLDER) + r"([^\"'\s]+)", requirements)))
+
+
+def private_requirements(requirements: str) -> str:
+    """requirements.txt for an environment without internet: the shipped wheels, no index."""
+    return (
+        "# network_mode = private_only: no package index, only the wheels shipped in plugins.zip\n"
+        "# (the two lines below are added by scripts/deploy_bundle.py).\n"
+        "--no-index\n"
+        f'--find-links "{PLUGINS_FOLDER}{WHEELS_DIR}"\n\n' + requirements
+    )
+
+
+def _run(cmd: list[str], env: dict[str, str], what: str) -> None:
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise DeployError(f"{what} failed ({' '.join(cmd[:4])} ...):\n{proc.stderr[-3000:]}")
+
+
+def download_wheels(
+    requirements: Path, essential: Path, airflow_home: Path, uv: str, pip: str
+) -> None:
+    """Put into $AIRFLOW_HOME/plugins/wheels the wheel of every package requirements.txt
+    installs on MWAA's platform. uv resolves for that platform, whatever the host's, into
+    $AIRFLOW_HOME/wheels.txt with PyPI's hashes; pip downloads exactly those pins and checks
+    every file against them, so a mirror or a cache can change nothing."""
+    env = {**os.environ, "AIRFLOW_HOME": str(airflow_home)}
+    pinned = airflow_home / "wheels.txt"
+    _run(
+        [
+            uv, "pip", "compile", str(requirements), "--constraint", str(essential),
+            "--python-platform", MWAA_UV_PLATFORM, "--python-version", MWAA_PYTHON_VERSION,
+            "--only-binary", ":all:", "--generate-hashes", "--no-header", "--no-annotate",
+            "--quiet", "--output-file", str(pinned),
+        ],
+        env,
+        "resolving requirements.txt for MWAA's platform",
+    )  # fmt: skip
+    _run(
+        [
+            uv, "tool", "run", "--from", pip, "pip", "download", "--no-deps",
+            "--only-binary", ":all:",
+            *(arg for platform in MWAA_PIP_PLATFORMS for arg in ("--platform", platform)),
+            "--python-version", MWAA_PYTHON_VERSION, "--implementation", "cp",
+            "--abi", "cp" + MWAA_PYTHON_VERSION.replace(".", ""),
+            "--requirement", str(pinned), "--dest", str(airflow_home / "plugins" / WHEELS_DIR),
+            "--quiet", "--disable-pip-version-check",
+        ],
+        env,
+        "downloading the wheels",
+    )  # fmt: skip
+
+
+def build(
+    repo_root: Path, out_dir: Path, network_mode: str = "nat", uv: str | None = None
+) -> Bundle:
+    """Build the bundle from the repository into out_dir (which is emptied first).
+
+    out_dir/plugins is the plugins folder as MWAA unpacks plugins.zip, so out_dir stands for
+    $AIRFLOW_HOME when requirements.txt is resolved; private_only needs uv for that.
+    """
     dags_dir = repo_root / "dags"
     include_dir = repo_root / "include"
     plugins_dir = repo_root / "plugins"
     requirements = repo_root / "requirements.txt"
 
+    if network_mode not in NETWORK_MODES:
+        raise DeployError(f"network mode {network_mode!r} is none of {', '.join(NETWORK_MODES)}")
     if not (include_dir / "covid19_etl" / "__init__.py").is_file():
         raise DeployError(f"{include_dir}/covid19_etl/__init__.py is missing: nothing to ship")
     if not requirements.is_file():
         raise DeployError(f"{requirements} is missing: MWAA needs the requirements file")
+    named = {name: repo_root / name for name in plugins_files_named_in(requirements.read_text())}
+    missing = sorted(name for name, path in named.items() if not path.is_file())
+    if missing:
+        raise DeployError(
+            f"requirements.txt names {', '.join(missing)}, missing from the repository"
+        )
+    if network_mode == "private_only" and not uv:
+        raise DeployError("private_only resolves the wheels with uv: pass --uv or set $UV")
 
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
-    bundle = Bundle(root=out_dir)
+    bundle = Bundle(root=out_dir, network_mode=network_mode)
 
     # dags/: only DAG files (and .airflowignore); the package travels in plugins.zip.
     for path in _files_under(dags_dir):
@@ -180,21 +297,36 @@ def build(repo_root: Path, out_dir: Path) -> Bundle:
     if not any(a.key.endswith(".py") for a in bundle.dags):
         raise DeployError(f"no DAG file found under {dags_dir}")
 
-    plugins_zip = out_dir / PLUGINS_KEY
-    build_plugins_zip([include_dir, plugins_dir], plugins_zip)
-    bundle.plugins = Artefact(PLUGINS_KEY, plugins_zip, "application/zip")
-
+    stage_plugins([include_dir, plugins_dir], named, out_dir / "plugins")
     req_copy = out_dir / REQUIREMENTS_KEY
-    shutil.copyfile(requirements, req_copy)
+    if network_mode == "private_only":
+        assert uv is not None
+        essential = repo_root / MWAA_ESSENTIAL_CONSTRAINTS
+        download_wheels(requirements, essential, out_dir, uv, MWAA_PIP)
+        req_copy.write_text(private_requirements(requirements.read_text()))
+    else:
+        shutil.copyfile(requirements, req_copy)
     bundle.requirements = Artefact(REQUIREMENTS_KEY, req_copy, "text/plain")
+
+    plugins_zip = out_dir / PLUGINS_KEY
+    zip_folder(out_dir / "plugins", plugins_zip)
+    bundle.plugins = Artefact(PLUGINS_KEY, plugins_zip, "application/zip")
     return bundle
 
 
 def describe(bundle: Bundle, bucket: str) -> str:
     """The exact S3 layout the bundle maps to, one object a line, plus the zip's contents."""
-    lines = [f"S3 layout for s3://{bucket}/ (dags/ holds exactly these files):"]
+    lines = [
+        f"S3 layout for s3://{bucket}/ (dags/ holds exactly these files), "
+        f"network mode {bundle.network_mode}:"
+    ]
     for a in bundle.artefacts:
         lines.append(f"  s3://{bucket}/{a.key}  {a.size} bytes  sha256={a.sha256}")
+    if bundle.network_mode == "private_only":
+        lines.append(
+            f"requirements.txt installs only from the {len(bundle.wheels())} wheels under "
+            f"{PLUGINS_FOLDER}{WHEELS_DIR}/ (--no-index)"
+        )
     lines.append(f"{PLUGINS_KEY} contents (zip root, on sys.path in every Airflow component):")
     lines.extend(f"  {name}" for name in bundle.zip_entries())
     return "\n".join(lines)
@@ -349,7 +481,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
-        "--dry-run", action="store_true", help="build and print the S3 layout; no network"
+        "--dry-run",
+        action="store_true",
+        help="build and print the S3 layout; no AWS call (private_only downloads wheels from PyPI)",
     )
     mode.add_argument(
         "--build-only", action="store_true", help="build into --out; print nothing else"
@@ -362,6 +496,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    )
+    p.add_argument(
+        "--network-mode",
+        choices=NETWORK_MODES,
+        help="the environment's terraform network_mode (default: $MWAA_NETWORK_MODE, else "
+        "terraform output for a real deploy, else nat)",
+    )
+    p.add_argument(
+        "--uv", default=os.environ.get("UV") or shutil.which("uv"), help="uv (private_only)"
     )
     p.add_argument("--terraform-dir", type=Path, default=REPO_ROOT / "terraform")
     p.add_argument(
@@ -380,7 +523,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        bundle = build(args.repo_root.resolve(), args.out.resolve())
+        network_mode = args.network_mode or os.environ.get("MWAA_NETWORK_MODE") or None
+        if network_mode is None and not (args.dry_run or args.build_only):
+            network_mode = _terraform_output("network_mode", args.terraform_dir)
+        bundle = build(
+            args.repo_root.resolve(), args.out.resolve(), network_mode or "nat", uv=args.uv
+        )
         if args.build_only:
             return 0
         if args.dry_run:
@@ -388,6 +536,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.json:
                 layout = {
                     "bucket": bucket,
+                    "network_mode": bundle.network_mode,
                     "objects": [
                         {"key": a.key, "size": a.size, "sha256": a.sha256} for a in bundle.artefacts
                     ],

@@ -87,3 +87,8 @@ output "github_deploy_role_arn" {
   description = "Role for .github/workflows/deploy.yml (repository variable AWS_DEPLOY_ROLE_ARN); null without github_repository."
   value       = one(module.deploy_role[*].role_arn)
 }
+
+output "network_mode" {
+  description = "nat or private_only: `make deploy` ships the wheels in plugins.zip when private_only (MWAA_NETWORK_MODE)."
+  value       = var.network_mode
+}

@@ -58,7 +58,7 @@ variable "permissions_boundary_arn" {
 # Network
 # ---------------------------------------------------------------------------------------------
 variable "network_mode" {
-  description = "\"nat\": private subnets reach the internet through NAT (needed to download the NYT/JHU files and install requirements from PyPI). \"private_only\": no internet path, interface VPC endpoints instead (then mirror the sources and ship wheels yourself; see README)."
+  description = "\"nat\": private subnets reach the internet through NAT (needed to download the NYT/JHU files and install requirements from PyPI). \"private_only\": no internet path, interface VPC endpoints instead (then mirror the sources; `make deploy` ships the wheels in plugins.zip)."
   type        = string
   default     = "nat"
 

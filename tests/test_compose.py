@@ -406,7 +406,7 @@ def test_pinned_image_versions() -> None:
 
 def test_the_airflow_image_is_built_from_the_pinned_official_image_with_requirements() -> None:
     constraints = re.search(
-        r"constraints-(?P<airflow>[\d.]+)/constraints-(?P<python>[\d.]+)\.txt",
+        r"airflow-(?P<airflow>[\d.]+)-python-(?P<python>[\d.]+)\.txt",
         REQUIREMENTS.read_text(),
     )
     assert constraints, "requirements.txt names no Airflow constraints file"

@@ -67,6 +67,25 @@ def test_requirements_is_shipped_as_is(bundle: deploy_bundle.Bundle) -> None:
     assert bundle.requirements.data == (SOURCE / "requirements.txt").read_bytes()
 
 
+def test_plugins_zip_carries_the_constraints_requirements_txt_names(
+    bundle: deploy_bundle.Bundle, tmp_path: Path
+) -> None:
+    assert bundle.requirements is not None
+    named = deploy_bundle.plugins_files_named_in(bundle.requirements.data.decode())
+    assert named == ["constraints/airflow-3.3.1-python-3.12.txt"]
+    assert set(named) <= set(bundle.zip_entries())
+
+    # A file requirements.txt names but the repository lacks would fail MWAA's install.
+    repo = tmp_path / "repo"
+    for folder in ("dags", "include", "plugins"):
+        shutil.copytree(SOURCE / folder, repo / folder)
+    (repo / "requirements.txt").write_text(
+        '--constraint "${AIRFLOW_HOME}/plugins/constraints/missing.txt"\npandas\n'
+    )
+    with pytest.raises(deploy_bundle.DeployError, match=r"constraints/missing\.txt"):
+        deploy_bundle.build(repo, tmp_path / "out")
+
+
 def test_plugins_zip_is_reproducible(tmp_path: Path, bundle: deploy_bundle.Bundle) -> None:
     again = deploy_bundle.build(SOURCE, tmp_path / "again")
     assert again.plugins is not None and bundle.plugins is not None

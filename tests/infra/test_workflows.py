@@ -53,7 +53,7 @@ def test_workflows_validate_against_the_github_schema(uv: str, tool_pins: dict[s
 def test_ci_runs_ruff_tests_and_terraform_validate() -> None:
     doc = _load(CI)
     lines = "\n".join(_run_lines(doc))
-    assert "ruff check" in lines
+    assert "make lint" in lines  # ruff check and ruff format --check, at the Makefile's pin
     assert "uv run pytest" in lines
     assert "terraform -chdir=terraform init -backend=false" in lines
     assert "terraform -chdir=terraform validate" in lines

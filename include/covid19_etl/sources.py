@@ -1,7 +1,8 @@
-"""What each upstream file looks like, and how its raw bytes become a table of text.
+"""What each upstream file looks like, how its raw bytes become a table of text, and how that
+table becomes one US total per date.
 
-Shared by ``validate`` (which checks the text) and ``transform`` (which converts it), so both
-read exactly the same cells.
+Shared by ``validate`` (which checks the text) and ``transform`` (which loads the totals), so
+both read exactly the same cells.
 """
 
 from __future__ import annotations
@@ -96,3 +97,28 @@ def read_text_table(data: bytes) -> pd.DataFrame:
             f"{len(ragged)} row(s) do not have the header's {len(header)} fields, e.g. {samples}"
         )
     return pd.DataFrame(body, columns=header, dtype=str)
+
+
+def daily_totals(spec: SourceSpec, table: pd.DataFrame) -> pd.DataFrame:
+    """The US totals a source gives for each date: what the warehouse stores, sorted by date.
+
+    Columns: ``date`` (``datetime.date``) and the source's count columns (``Int64``). NYT's rows
+    already are the totals. JHU's US rows (Country/Region ``US``) are summed per date, whatever
+    the layout: one national row, one row per state, or a national row plus distinct extra rows
+    such as cruise ships (the layout the file uses for France). ``min_count=1``: a date where no
+    row reported a count (JHU's empty Recovered) stays <NA> instead of becoming 0.
+
+    The table must have passed the validation's cell checks: any cell that is not an ISO date or
+    a whole number raises.
+    """
+    import pandas as pd
+
+    rows = table[table[JHU_COUNTRY_COLUMN] == JHU_US] if spec is JHU else table
+    frame = pd.DataFrame(
+        {"date": pd.to_datetime(rows[spec.date_column], format="%Y-%m-%d").dt.date}
+    )
+    for column in spec.count_columns:
+        frame[column] = pd.to_numeric(rows[column].replace("", None)).astype("Int64")
+    if spec is JHU:
+        return frame.groupby("date", as_index=False, sort=True).sum(min_count=1)
+    return frame.sort_values("date", ignore_index=True)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 from pandas.testing import assert_frame_equal
 
-from covid19_etl import transform
+from covid19_etl import load, transform, validate
 from covid19_etl.sources import read_text_table
 from covid19_etl.validate import (
     VALIDATORS,
@@ -127,3 +129,22 @@ def test_check_failure_describes_itself():
 
 def test_latest_plausible_date_allows_one_day_of_time_zones():
     assert latest_plausible_date("2021-03-16T23:59:59+00:00") == date(2021, 3, 17)
+
+
+def test_the_failed_task_log_opens_on_the_summary_without_gx_chatter(
+    clean, tmp_path, monkeypatch, caplog
+):
+    files = {**clean, "nyt": clean["nyt"].replace(b"2021-03-05,", b"2021-03-05,banana", 1)}
+    raw = {}
+    for source, data in files.items():
+        (tmp_path / source).write_bytes(data)
+        raw[source] = {"url": f"file://{tmp_path / source}", "fetched_at": f"{FETCHED}T12:00:00"}
+    monkeypatch.setattr(load, "newest_loaded_date", lambda: None)
+    caplog.set_level(logging.INFO)
+
+    with pytest.raises(AirflowFailException):
+        validate.run(raw)
+
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("great_exp")] == []
+    first = next(record for record in caplog.records if record.levelno >= logging.WARNING)
+    assert first.getMessage().startswith("Malformed input from source 'nyt': 1 check(s) failed")

@@ -341,6 +341,14 @@ MALFORMED: list[MalformedCase] = [
         "US rows: expect_compound_columns_to_be_unique",
         "Date='2020-07-01'",
     ),
+    # Whole-field counts
+    MalformedCase(
+        "nyt-count-trailing-newline",
+        "nyt",
+        nyt_row("2021-03-16", b'2021-03-16,"29569017\n",536490'),
+        "expect_column_values_to_match_regex(column='cases', regex='\\\\A[0-9]{1,15}\\\\Z')",
+        "cases='29569017\\n'",
+    ),
     MalformedCase(
         "sources-share-no-date",
         "nyt+jhu",

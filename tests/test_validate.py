@@ -131,6 +131,49 @@ def test_latest_plausible_date_allows_one_day_of_time_zones():
     assert latest_plausible_date("2021-03-16T23:59:59+00:00") == date(2021, 3, 17)
 
 
+def nyt_file(*cases: int) -> bytes:
+    """A small NYT file, one day per value from 2020-03-01, deaths a tenth of the cases."""
+    rows = [f"2020-03-{day:02d},{value},{value // 10}" for day, value in enumerate(cases, start=1)]
+    return ("date,cases,deaths\n" + "\n".join(rows)).encode()
+
+
+def jhu_file(*rows: str) -> bytes:
+    """A small JHU file: a country whose rows must never matter, then the given US rows."""
+    return (JHU_HEADER + "2020-03-01,France,,100,10,1\n" + "".join(f"{r}\n" for r in rows)).encode()
+
+
+JHU_HEADER = "Date,Country/Region,Province/State,Confirmed,Recovered,Deaths\n"
+
+
+@pytest.mark.parametrize(
+    "cell",
+    ['"29569017\n"', "\uff12\uff19\uff15\uff16\uff19\uff10\uff11\uff17", "1234567890123456"],
+    ids=["trailing-newline", "full-width-digits", "16-digits"],
+)
+def test_counts_are_whole_field_ascii_integers(cell):
+    data = nyt_file(1000, 2000).replace(b"2000,200", f"{cell},200".encode())
+
+    with pytest.raises(ValidationFailed) as caught:
+        validate_nyt(data, LATEST)
+
+    assert "expect_column_values_to_match_regex(column='cases'" in str(caught.value)
+    assert f"cases={cell.strip(chr(34))!r}" in str(caught.value)
+
+
+def test_dates_are_whole_field_matches():
+    data = nyt_file(1000, 2000).replace(b"2020-03-02,", b'"2020-03-02\n",')
+
+    with pytest.raises(ValidationFailed, match=r"column='date', regex=.*date='2020-03-02\\n'"):
+        validate_nyt(data, LATEST)
+
+
+def test_jhu_recovered_with_a_trailing_newline_is_refused():
+    data = jhu_file('2020-03-01,US,,5000,"100\n",70')
+
+    with pytest.raises(ValidationFailed, match=r"column='Recovered'.*Recovered='100\\n'"):
+        validate_jhu(data, LATEST)
+
+
 def test_the_failed_task_log_opens_on_the_summary_without_gx_chatter(
     clean, tmp_path, monkeypatch, caplog
 ):

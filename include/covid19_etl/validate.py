@@ -34,10 +34,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ISO_DATE_REGEX = r"^\d{4}-\d{2}-\d{2}$"
-COUNT_REGEX = r"^\d+$"
+# Whole-field matches: \Z, unlike $, does not match before a final newline ("29569017\n"), and
+# [0-9], unlike \d, takes no other script's digits. 15 digits is far above any count of people
+# and keeps every sum inside the warehouse's bigint.
+ISO_DATE_REGEX = r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z"
+COUNT_REGEX = r"\A[0-9]{1,15}\Z"
 # JHU leaves Recovered empty where it is not reported; elsewhere an empty count is malformed.
-OPTIONAL_COUNT_REGEX = r"^\d*$"
+OPTIONAL_COUNT_REGEX = r"\A[0-9]{0,15}\Z"
 EARLIEST_PLAUSIBLE_DATE = date(2020, 1, 1)
 # A cumulative total may dip (NYT revises: -0.07 % on 2021-06-04, -0.25 % on 2022-03-14), but a
 # fall below 90 % of its running maximum is a broken file, e.g. a truncated number.

@@ -5,7 +5,7 @@ files and writing the staged rows. The rules, in order:
 
 1. Parse dates (ISO) and counts (integers) from the text tables, and take the US total per date
    (:func:`covid19_etl.sources.daily_totals`): NYT's rows; JHU's rows whose Country/Region is
-   ``US``, summed per date.
+   ``US``, summed per date; the same totals the validation checks.
 2. JHU stopped reporting US recoveries on 2020-12-14 and wrote 0 from then on: a 0 after a
    positive value means "not reported" and becomes NULL.
 3. Inner join on date: ``cases`` and ``deaths`` from NYT, ``recovered`` from JHU.

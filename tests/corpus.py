@@ -413,7 +413,8 @@ MALFORMED: list[MalformedCase] = [
         "jhu",
         each_jhu_us_row(national_row_repeated),
         "US totals per date: expect_column_values_to_be_between("
-        "column='rows giving the national total', max_value=1): 3 of 420 dates",
+        "column='rows giving the national total', max_value=1): 3 of 420 dates, "
+        "e.g. Date='2020-06-01'",
         "Date='2021-03-16'",
     ),
     MalformedCase(

@@ -126,6 +126,72 @@ def nyt_collapse(data: bytes) -> bytes:
     return nyt_row("2021-03-01", b"2021-03-01,0,0")(data)
 
 
+def each_jhu_us_row(expand: Callable[[list[str]], list[list[str]]]) -> Mutation:
+    """Replace every JHU US row by the rows ``expand`` makes of it (through the csv module)."""
+
+    def mutate(data: bytes) -> bytes:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        for row in csv.reader(io.StringIO(data.decode())):
+            writer.writerows(expand(row) if row[1] == "US" else [row])
+        return out.getvalue().encode()
+
+    return mutate
+
+
+STATES = ("California", "Texas", "New York", "Washington")
+
+
+def by_state(row: list[str]) -> list[list[str]]:
+    """The national row as four state rows that add up to it: 4, 3 and 2 tenths, and the rest."""
+    day, country, _, *counts = row
+    values = [int(count) for count in counts]
+    shares = [[value * tenths // 10 for value in values] for tenths in (4, 3, 2)]
+    rest = [value - sum(share[i] for share in shares) for i, value in enumerate(values)]
+    return [
+        [day, country, state, *map(str, share)]
+        for state, share in zip(STATES, [*shares, rest], strict=True)
+    ]
+
+
+# Confirmed, Recovered, Deaths of two cruise ships, counted apart from March 2020 on.
+CRUISE_SHIPS = {"Diamond Princess": (49, 0, 0), "Grand Princess": (103, 0, 3)}
+
+
+def with_cruise_ships(row: list[str]) -> list[list[str]]:
+    """The national row without the ships, then a row per ship: France's layout in this file."""
+    day, country, province, *counts = row
+    if int(counts[0]) < 1000:
+        return [row]
+    national = [
+        int(count) - sum(ship[i] for ship in CRUISE_SHIPS.values())
+        for i, count in enumerate(counts)
+    ]
+    return [
+        [day, country, province, *map(str, national)],
+        *(
+            [day, country, ship, *map(str, ship_counts)]
+            for ship, ship_counts in CRUISE_SHIPS.items()
+        ),
+    ]
+
+
+REPEATED_DAYS = ("2020-06-01", "2020-09-15", "2021-03-16")
+
+
+def national_row_repeated(row: list[str]) -> list[list[str]]:
+    """On a few days, a second US row repeats the national one, under the country's own name."""
+    if row[0] not in REPEATED_DAYS:
+        return [row]
+    return [row, [row[0], row[1], "US", *row[3:]]]
+
+
+def by_state_one_missing(row: list[str]) -> list[list[str]]:
+    """State rows, with California's (4 tenths of the total) missing on two days."""
+    states = by_state(row)
+    return states[1:] if row[0] in ("2020-11-03", "2020-11-04") else states
+
+
 MALFORMED: list[MalformedCase] = [
     # The seeds' classics
     MalformedCase(
@@ -224,14 +290,14 @@ MALFORMED: list[MalformedCase] = [
         "nyt",
         nyt_collapse,
         "expect_column_values_to_be_between(column='cases (share of running max)'",
-        "date='2021-03-01' cases='0'",
+        "date='2021-03-01' cases=0",
     ),
     MalformedCase(
         "nyt-truncated-number",
         "nyt",
         nyt_row("2021-06-19", b"2021-06-19,33504937,60"),
         "expect_column_values_to_be_between(column='deaths (share of running max)'",
-        "deaths='60'",
+        "date='2021-06-19' deaths=60",
     ),
     MalformedCase(
         "nyt-truncated-mid-line",
@@ -341,6 +407,46 @@ MALFORMED: list[MalformedCase] = [
         "US rows: expect_compound_columns_to_be_unique",
         "Date='2020-07-01'",
     ),
+    # What will be loaded: JHU's US totals per date, whole-field counts, jumps, a doubled column
+    MalformedCase(
+        "jhu-us-national-row-repeated",
+        "jhu",
+        each_jhu_us_row(national_row_repeated),
+        "US totals per date: expect_column_values_to_be_between("
+        "column='rows giving the national total', max_value=1): 3 of 420 dates, "
+        "e.g. Date='2020-06-01'",
+        "Date='2021-03-16'",
+    ),
+    MalformedCase(
+        "jhu-us-state-rows-miss-a-state",
+        "jhu",
+        each_jhu_us_row(by_state_one_missing),
+        "US totals per date: expect_column_values_to_be_between("
+        "column='Confirmed (share of running max)', min_value=0.9): 2 of 420 dates",
+        "Date='2020-11-03' Confirmed=5689731",
+    ),
+    MalformedCase(
+        "nyt-count-trailing-newline",
+        "nyt",
+        nyt_row("2021-03-16", b'2021-03-16,"29569017\n",536490'),
+        "expect_column_values_to_match_regex(column='cases', regex='\\\\A[0-9]{1,15}\\\\Z')",
+        "cases='29569017\\n'",
+    ),
+    MalformedCase(
+        "nyt-newest-value-tenfold",
+        "nyt",
+        nyt_row("2021-06-19", b"2021-06-19,335049370,601352"),
+        "expect_column_values_to_be_between(column='cases (multiple of previous max)', "
+        "max_value=3)",
+        "date='2021-06-19' cases=335049370",
+    ),
+    MalformedCase(
+        "jhu-duplicated-column",
+        "jhu",
+        rewrite_rows(lambda row: [*row, row[4]]),
+        "column_names_unique(column='Recovered')",
+        "'Recovered' heads fields 5 and 7",
+    ),
     MalformedCase(
         "sources-share-no-date",
         "nyt+jhu",
@@ -362,6 +468,8 @@ BENIGN: list[BenignCase] = [
     BenignCase("jhu-no-final-newline", "jhu", lambda data: data.rstrip(b"\n")),
     BenignCase("nyt-final-newline", "nyt", lambda data: data + b"\n"),
     BenignCase("nyt-blank-last-lines", "nyt", lambda data: data + b"\n\n\n"),
+    BenignCase("jhu-us-as-state-rows", "jhu", each_jhu_us_row(by_state)),
+    BenignCase("jhu-us-national-plus-cruise-ships", "jhu", each_jhu_us_row(with_cruise_ships)),
 ]
 
 CLEAN_FILES = {"nyt": NYT_2021, "jhu": JHU_2021}

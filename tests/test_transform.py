@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from covid19_etl import transform
-from covid19_etl.sources import read_text_table
+from covid19_etl.sources import JHU, NYT, daily_totals, read_text_table
 from tests.conftest import JHU_2021, NYT_2021
 
 
@@ -45,6 +45,37 @@ def test_jhu_sums_us_provinces_per_date():
     )
 
     assert frame["recovered"].tolist() == [5, 4]  # an empty cell does not erase the others
+
+
+def test_jhu_national_row_plus_extra_rows_is_their_sum():
+    """France's layout in the same file: a national row and distinct overseas rows."""
+    frame = transform.jhu_us_daily(
+        text_table(
+            JHU_HEADER
+            + "2020-03-01,US,,100,7,1\n2020-03-01,US,Diamond Princess,49,5,0\n"
+            + "2020-03-01,US,Grand Princess,21,,3\n2020-03-01,France,,9,9,9\n"
+        )
+    )
+
+    assert frame.to_dict("records") == [{"date": date(2020, 3, 1), "recovered": 12}]
+
+
+def test_daily_totals_sum_jhu_us_rows_per_date_and_sort_nyt_rows():
+    raw = text_table(
+        JHU_HEADER + "2020-03-02,US,Texas,5,,2\n2020-03-01,US,Texas,3,1,0\n"
+        "2020-03-02,US,Ohio,6,,1\n2020-03-01,Canada,Ontario,8,8,8\n"
+    )
+
+    totals = daily_totals(JHU, raw)
+
+    assert totals.to_dict("records") == [
+        {"date": date(2020, 3, 1), "Confirmed": 3, "Recovered": 1, "Deaths": 0},
+        {"date": date(2020, 3, 2), "Confirmed": 11, "Recovered": None, "Deaths": 3},
+    ]
+    assert str(totals["Confirmed"].dtype) == "Int64"
+    assert daily_totals(NYT, text_table("date,cases,deaths\n2020-03-02,5,1\n2020-03-01,3,0\n"))[
+        "date"
+    ].tolist() == [date(2020, 3, 1), date(2020, 3, 2)]
 
 
 def test_jhu_date_with_no_reported_recoveries_is_null_not_zero():

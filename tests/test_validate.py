@@ -2,24 +2,42 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 from pandas.testing import assert_frame_equal
 
-from covid19_etl import transform
-from covid19_etl.sources import read_text_table
+from covid19_etl import load, transform, validate
+from covid19_etl.sources import JHU, NYT, read_text_table
 from covid19_etl.validate import (
+    MAX_MULTIPLE_OF_PREVIOUS_MAX,
+    MIN_SHARE_OF_RUNNING_MAX,
+    MULTIPLE_SUFFIX,
+    SHARE_SUFFIX,
     VALIDATORS,
     CheckFailure,
     SourceProfile,
     ValidationFailed,
     latest_plausible_date,
+    totals_per_date,
     validate_jhu,
     validate_nyt,
     validate_overlap,
 )
-from tests.corpus import BENIGN, CLEAN_FILES, MALFORMED, REAL_NYT_WITH_DECREASES
+from tests.conftest import JHU_2021, NYT_2021, NYT_2023
+from tests.corpus import (
+    BENIGN,
+    CLEAN_FILES,
+    MALFORMED,
+    REAL_NYT_WITH_DECREASES,
+    REPEATED_DAYS,
+    each_jhu_us_row,
+    jhu_us_row,
+    national_row_repeated,
+    rewrite_rows,
+)
 
 # A fixed download day, so the tests never depend on today's date.
 FETCHED = date(2026, 11, 21)
@@ -127,3 +145,238 @@ def test_check_failure_describes_itself():
 
 def test_latest_plausible_date_allows_one_day_of_time_zones():
     assert latest_plausible_date("2021-03-16T23:59:59+00:00") == date(2021, 3, 17)
+
+
+# --- what will be loaded: the US totals per date --------------------------------------------
+
+JHU_HEADER = "Date,Country/Region,Province/State,Confirmed,Recovered,Deaths\n"
+
+
+def jhu_file(*rows: str) -> bytes:
+    """A small JHU file: a country whose rows must never matter, then the given US rows."""
+    return (JHU_HEADER + "2020-03-01,France,,100,10,1\n" + "".join(f"{r}\n" for r in rows)).encode()
+
+
+def nyt_file(*cases: int) -> bytes:
+    """A small NYT file, one day per value from 2020-03-01, deaths a tenth of the cases."""
+    rows = [f"2020-03-{day:02d},{value},{value // 10}" for day, value in enumerate(cases, start=1)]
+    return ("date,cases,deaths\n" + "\n".join(rows)).encode()
+
+
+def test_repeated_national_row_names_every_date_and_shows_its_rows(clean):
+    data = each_jhu_us_row(national_row_repeated)(clean["jhu"])
+
+    with pytest.raises(ValidationFailed) as caught:
+        validate_jhu(data, LATEST)
+
+    first = str(caught.value).splitlines()[1]
+    assert "expect_column_values_to_be_between(column='rows giving the national total'" in first
+    assert all(f"Date='{day}'" in first for day in REPEATED_DAYS)
+    assert "=\"'' 1816153/458231/108606; 'US' 1816153/458231/108606\"" in first
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        # the national row, and the same counts under another name
+        ["2020-03-02,US,,5000,100,70", "2020-03-02,US,United States,5000,100,70"],
+        # a second national row: the country's own name, whatever its counts
+        ["2020-03-02,US,,5000,100,70", "2020-03-02,US, us ,4000,90,60"],
+        # the national row and a breakdown that adds up to it
+        [
+            "2020-03-02,US,,5000,100,70",
+            "2020-03-02,US,New York,3000,60,50",
+            "2020-03-02,US,Texas,2000,40,20",
+        ],
+    ],
+    ids=["same-counts-other-name", "country-name-as-province", "breakdown-plus-its-total"],
+)
+def test_a_date_counting_the_country_twice_is_refused(rows):
+    data = jhu_file("2020-03-01,US,,4000,90,60", *rows)
+
+    with pytest.raises(ValidationFailed) as caught:
+        validate_jhu(data, LATEST)
+
+    message = str(caught.value)
+    assert "US totals per date: expect_column_values_to_be_between(" in message
+    assert "column='rows giving the national total', max_value=1): 1 of 2 dates" in message
+    assert "Date='2020-03-02' rows giving the national total=2" in message
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        ["2020-03-01,US,New York,3000,60,50", "2020-03-01,US,Texas,2000,40,20"],
+        ["2020-03-01,US,,4848,100,67", "2020-03-01,US,Diamond Princess,49,0,0"],
+        # an empty row beside the national one adds nothing, whatever it repeats
+        ["2020-03-01,US,,0,0,0", "2020-03-01,US,Grand Princess,0,0,0"],
+        ["2020-03-01,US,New York,3000,,50", "2020-03-01,US,Recovered,0,100,0"],
+    ],
+    ids=["per-state", "national-plus-a-ship", "zero-rows", "recovered-in-its-own-row"],
+)
+def test_us_rows_that_add_up_once_pass(rows):
+    profile = validate_jhu(jhu_file(*rows), LATEST)
+
+    assert (profile.rows, profile.min_date) == (1, "2020-03-01")
+
+
+def test_more_us_rows_on_a_date_than_a_state_breakdown_has_are_refused():
+    rows = [f"2020-03-01,US,County {number},1,0,0" for number in range(101)]
+
+    with pytest.raises(ValidationFailed, match=r"column='US rows summed', max_value=100\): 1 of"):
+        validate_jhu(jhu_file(*rows), LATEST)
+
+
+@pytest.mark.parametrize(
+    "cell",
+    ['"29569017\n"', "\uff12\uff19\uff15\uff16\uff19\uff10\uff11\uff17", "1234567890123456"],
+    ids=["trailing-newline", "full-width-digits", "16-digits"],
+)
+def test_counts_are_whole_field_ascii_integers(cell):
+    data = nyt_file(1000, 2000).replace(b"2000,200", f"{cell},200".encode())
+
+    with pytest.raises(ValidationFailed) as caught:
+        validate_nyt(data, LATEST)
+
+    assert "expect_column_values_to_match_regex(column='cases'" in str(caught.value)
+    assert f"cases={cell.strip(chr(34))!r}" in str(caught.value)
+
+
+def test_dates_are_whole_field_matches():
+    data = nyt_file(1000, 2000).replace(b"2020-03-02,", b'"2020-03-02\n",')
+
+    with pytest.raises(ValidationFailed, match=r"column='date', regex=.*date='2020-03-02\\n'"):
+        validate_nyt(data, LATEST)
+
+
+def test_jhu_recovered_with_a_trailing_newline_is_refused():
+    data = jhu_file('2020-03-01,US,,5000,"100\n",70')
+
+    with pytest.raises(ValidationFailed, match=r"column='Recovered'.*Recovered='100\\n'"):
+        validate_jhu(data, LATEST)
+
+
+def test_a_total_may_triple_but_not_more():
+    validate_nyt(nyt_file(1000, 2000, 6000), LATEST)
+
+    with pytest.raises(ValidationFailed) as caught:
+        validate_nyt(nyt_file(1000, 2000, 6001), LATEST)
+
+    assert str(caught.value).endswith(
+        "- expect_column_values_to_be_between(column='cases (multiple of previous max)', "
+        "max_value=3): 1 of 3 rows, e.g. date='2020-03-03' cases=6001 "
+        "cases (multiple of previous max)=3.001"
+    )
+
+
+def test_jumps_below_the_floor_are_early_days_noise():
+    validate_nyt(nyt_file(1, 50, 999, 9000), LATEST)
+
+
+def test_a_tenfold_newest_jhu_total_is_refused(clean):
+    data = jhu_us_row("2021-03-16", b"2021-03-16,US,,295477530,0,536914")(clean["jhu"])
+
+    with pytest.raises(ValidationFailed) as caught:
+        validate_jhu(data, LATEST)
+
+    assert (
+        "US totals per date: expect_column_values_to_be_between(column='Confirmed (multiple of "
+        "previous max)', max_value=3): 1 of 420 dates, e.g. Date='2021-03-16' Confirmed=295477530"
+    ) in str(caught.value)
+
+
+def test_recovered_may_stop_being_reported_but_not_collapse():
+    reported = ["2020-03-01,US,,9000,5000,70", "2020-03-02,US,,9500,6000,80"]
+    validate_jhu(jhu_file(*reported, "2020-03-03,US,,9900,0,90"), LATEST)
+
+    with pytest.raises(ValidationFailed, match=r"Date='2020-03-03' Recovered=3000 Recovered \(sh"):
+        validate_jhu(jhu_file(*reported, "2020-03-03,US,,9900,3000,90"), LATEST)
+
+
+# The real days closest to each threshold, as the README states them.
+CLOSEST_REAL_DAYS = {
+    # (file, column): (lowest share of running max, its day, highest multiple, its day)
+    ("nyt 2021", "cases"): (0.99928, "2021-06-04", 1.484, "2020-03-19"),
+    ("nyt 2021", "deaths"): (1.0, None, 1.308, "2020-03-27"),
+    ("nyt 2023", "cases"): (0.99928, "2021-06-04", 1.484, "2020-03-19"),
+    ("nyt 2023", "deaths"): (0.99748, "2022-03-14", 1.308, "2020-03-27"),
+    ("jhu", "Confirmed"): (1.0, None, 1.490, "2020-03-19"),
+    ("jhu", "Recovered"): (0.98949, "2020-05-12", 2.486, "2020-03-29"),
+    ("jhu", "Deaths"): (1.0, None, 1.323, "2020-03-25"),
+}
+
+
+def test_the_real_files_stay_within_the_thresholds_by_the_documented_margins():
+    files = {
+        "nyt 2021": (NYT, NYT_2021),
+        "nyt 2023": (NYT, NYT_2023),
+        "jhu": (JHU, JHU_2021),
+    }
+    found = {}
+    for name, (spec, path) in files.items():
+        totals = totals_per_date(spec, read_text_table(path.read_bytes()))
+        days = totals[spec.date_column]
+        for column in spec.count_columns:
+            share, multiple = totals[column + SHARE_SUFFIX], totals[column + MULTIPLE_SUFFIX]
+            lowest = days[share.idxmin()] if share.min() < 1 else None
+            found[name, column] = (
+                round(share.min(), 5),
+                lowest,
+                round(multiple.max(), 3),
+                days[multiple.idxmax()],
+            )
+
+    assert found == CLOSEST_REAL_DAYS
+    assert min(share for share, *_ in found.values()) > MIN_SHARE_OF_RUNNING_MAX
+    assert max(multiple for _, _, multiple, _ in found.values()) < MAX_MULTIPLE_OF_PREVIOUS_MAX
+
+
+# --- messages --------------------------------------------------------------------------------
+
+
+def test_a_duplicated_column_is_named_with_its_fields_and_rows(clean):
+    data = rewrite_rows(lambda row: [*row, row[2]])(clean["nyt"])
+
+    with pytest.raises(ValidationFailed) as caught:
+        validate_nyt(data, LATEST)
+
+    assert str(caught.value) == (
+        "Malformed input from source 'nyt': 1 check(s) failed\n"
+        "- column_names_unique(column='deaths'), e.g. 'deaths' heads fields 3 and 4; "
+        "data row 1: date='2020-01-21' deaths='0' deaths='0'; "
+        "data row 2: date='2020-01-22' deaths='0' deaths='0'; "
+        "data row 3: date='2020-01-23' deaths='0' deaths='0'"
+    )
+
+
+def test_a_duplicated_date_column_shows_the_rows_where_the_copies_disagree_first(clean):
+    data = rewrite_rows(lambda row: [*row, "date" if row[0] == "date" else "2020-01-01"])(
+        clean["nyt"]
+    )
+
+    with pytest.raises(ValidationFailed) as caught:
+        validate_nyt(data, LATEST)
+
+    assert "column_names_unique(column='date'), e.g. 'date' heads fields 1 and 4" in str(
+        caught.value
+    )
+    assert "data row 1: date='2020-01-21' date='2020-01-01'" in str(caught.value)
+
+
+def test_the_failed_task_log_opens_on_the_summary_without_gx_chatter(
+    clean, tmp_path, monkeypatch, caplog
+):
+    files = {**clean, "nyt": clean["nyt"].replace(b"2021-03-05,", b"2021-03-05,banana", 1)}
+    raw = {}
+    for source, data in files.items():
+        (tmp_path / source).write_bytes(data)
+        raw[source] = {"url": f"file://{tmp_path / source}", "fetched_at": f"{FETCHED}T12:00:00"}
+    monkeypatch.setattr(load, "newest_loaded_date", lambda: None)
+    caplog.set_level(logging.INFO)
+
+    with pytest.raises(AirflowFailException):
+        validate.run(raw)
+
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("great_exp")] == []
+    first = next(record for record in caplog.records if record.levelno >= logging.WARNING)
+    assert first.getMessage().startswith("Malformed input from source 'nyt': 1 check(s) failed")

@@ -1,7 +1,8 @@
-"""What each upstream file looks like, and how its raw bytes become a table of text.
+"""What each upstream file looks like, how its raw bytes become a table of text, and how that
+table becomes one US total per date.
 
-Shared by ``validate`` (which checks the text) and ``transform`` (which converts it), so both
-read exactly the same cells.
+Shared by ``validate`` (which checks the text and the totals) and ``transform`` (which loads the
+totals), so both read exactly the same cells and add them up the same way.
 """
 
 from __future__ import annotations
@@ -96,3 +97,86 @@ def read_text_table(data: bytes) -> pd.DataFrame:
             f"{len(ragged)} row(s) do not have the header's {len(header)} fields, e.g. {samples}"
         )
     return pd.DataFrame(body, columns=header, dtype=str)
+
+
+def daily_totals(spec: SourceSpec, table: pd.DataFrame) -> pd.DataFrame:
+    """The US totals a source gives for each date: what the warehouse stores, sorted by date.
+
+    Columns: ``date`` (``datetime.date``) and the source's count columns (``Int64``). NYT's rows
+    already are the totals. JHU's US rows (Country/Region ``US``) are summed per date, whatever
+    the layout: one national row, one row per state, or a national row plus distinct extra rows
+    such as cruise ships (the layout the file uses for France). ``min_count=1``: a date where no
+    row reported a count (JHU's empty Recovered) stays <NA> instead of becoming 0.
+
+    The table must have passed the validation's cell checks: any cell that is not an ISO date or
+    a whole number raises.
+    """
+    import pandas as pd
+
+    rows = table[table[JHU_COUNTRY_COLUMN] == JHU_US] if spec is JHU else table
+    frame = pd.DataFrame(
+        {"date": pd.to_datetime(rows[spec.date_column], format="%Y-%m-%d").dt.date}
+    )
+    for column in spec.count_columns:
+        frame[column] = pd.to_numeric(rows[column].replace("", None)).astype("Int64")
+    if spec is JHU:
+        return frame.groupby("date", as_index=False, sort=True).sum(min_count=1)
+    return frame.sort_values("date", ignore_index=True)
+
+
+# The columns of :func:`jhu_us_rows_by_date`, named for the failure messages that quote them.
+US_ROWS = "US rows (Province/State Confirmed/Recovered/Deaths)"
+US_ROW_COUNT = "US rows summed"
+NATIONAL_TOTALS = "rows giving the national total"
+
+
+def jhu_us_rows_by_date(table: pd.DataFrame) -> pd.DataFrame:
+    """JHU's US rows as :func:`daily_totals` adds them up, one row per date (index: the Date
+    cell): how many there are, what they say (``'' 2686480/730000/128000; 'Diamond Princess'
+    49/0/0``) and how often they give the national total.
+
+    The national total is given by each national row (no Province/State, or the country's own
+    name as one), by each row repeating one's counts, and by all the other rows together when
+    they add up to one exactly. More than once is a double count; a breakdown alone (per state,
+    say) gives it none. Needs the same sound cells as :func:`daily_totals`.
+    """
+    import pandas as pd
+
+    us_rows = table[table[JHU_COUNTRY_COLUMN] == JHU_US]
+    dates = us_rows[JHU.date_column]
+    counts = us_rows[list(JHU.count_columns)].apply(
+        lambda cells: pd.to_numeric(cells.replace("", None)).astype("Int64")
+    )
+    key = _counts_key(counts)
+    province = us_rows[JHU_PROVINCE_COLUMN].str.strip().str.casefold()
+    national = province.isin(["", *us_rows[JHU_COUNTRY_COLUMN].str.casefold().unique()])
+    national_keys = pd.MultiIndex.from_arrays([dates, key])[national]
+    # A repeat of an all-zero national row adds nothing: early days, not a double count.
+    repeats = (
+        ~national
+        & (counts["Confirmed"] > 0)
+        & pd.MultiIndex.from_arrays([dates, key]).isin(national_keys)
+    )
+    others = counts[~national & ~repeats].groupby(dates[~national & ~repeats])
+    others_sum = others.sum(min_count=1)
+    adds_up = (others.size() > 1) & pd.MultiIndex.from_arrays(
+        [others_sum.index, _counts_key(others_sum)]
+    ).isin(national_keys)
+    by_date = pd.DataFrame({"national": national, "repeats": repeats}).groupby(dates, sort=False)
+    return pd.DataFrame(
+        {
+            US_ROW_COUNT: by_date.size(),
+            US_ROWS: (us_rows[JHU_PROVINCE_COLUMN].map(repr) + " " + key)
+            .groupby(dates, sort=False)
+            .agg("; ".join),
+            NATIONAL_TOTALS: by_date["national"].sum()
+            + by_date["repeats"].sum()
+            + adds_up.reindex(by_date.size().index, fill_value=False).astype(int),
+        }
+    )
+
+
+def _counts_key(counts: pd.DataFrame) -> pd.Series:
+    """``'2686480/730000/128000'`` per row: Confirmed/Recovered/Deaths, an unreported one empty."""
+    cells = counts.astype("string").fillna("")
+    return cells["Confirmed"] + "/" + cells["Recovered"] + "/" + cells["Deaths"]

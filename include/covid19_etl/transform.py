@@ -3,12 +3,13 @@
 Everything but :func:`run` is pure; :func:`run` is the task's I/O edge, reading the validated
 files and writing the staged rows. The rules, in order:
 
-1. Parse dates (ISO) and counts (integers) from the text tables.
-2. JHU: keep the rows whose Country/Region is ``US``; sum provinces per date if there are any.
-3. JHU stopped reporting US recoveries on 2020-12-14 and wrote 0 from then on: a 0 after a
+1. Parse dates (ISO) and counts (integers) from the text tables, and take the US total per date
+   (:func:`covid19_etl.sources.daily_totals`): NYT's rows; JHU's rows whose Country/Region is
+   ``US``, summed per date; the same totals the validation checks.
+2. JHU stopped reporting US recoveries on 2020-12-14 and wrote 0 from then on: a 0 after a
    positive value means "not reported" and becomes NULL.
-4. Inner join on date: ``cases`` and ``deaths`` from NYT, ``recovered`` from JHU.
-5. As of day D, keep the rows dated on or before D, so re-running an old day reproduces it.
+3. Inner join on date: ``cases`` and ``deaths`` from NYT, ``recovered`` from JHU.
+4. As of day D, keep the rows dated on or before D, so re-running an old day reproduces it.
 """
 
 from __future__ import annotations
@@ -19,42 +20,22 @@ from typing import Any
 
 import pandas as pd
 
-from covid19_etl.sources import JHU, JHU_COUNTRY_COLUMN, JHU_US, NYT
+from covid19_etl.sources import JHU, NYT, daily_totals
 
 US_DAILY_COLUMNS = ["date", "cases", "deaths", "recovered"]
 
 
-def _dates(column: pd.Series) -> pd.Series:
-    return pd.to_datetime(column, format="%Y-%m-%d").dt.date
-
-
-def _counts(column: pd.Series) -> pd.Series:
-    """Integer counts; an empty cell (JHU's "not reported") becomes <NA>."""
-    return pd.to_numeric(column.replace("", None)).astype("Int64")
-
-
 def nyt_daily(raw: pd.DataFrame) -> pd.DataFrame:
     """NYT ``us.csv`` text table -> ``date, cases, deaths`` with real types, sorted by date."""
-    frame = pd.DataFrame(
-        {
-            "date": _dates(raw[NYT.date_column]),
-            "cases": _counts(raw["cases"]),
-            "deaths": _counts(raw["deaths"]),
-        }
-    )
-    return frame.sort_values("date", ignore_index=True)
+    return daily_totals(NYT, raw)
 
 
 def jhu_us_daily(raw: pd.DataFrame) -> pd.DataFrame:
-    """JHU combined text table -> US ``date, recovered`` (provinces summed), sorted by date."""
-    us = raw[raw[JHU_COUNTRY_COLUMN] == JHU_US]
-    frame = pd.DataFrame(
-        {"date": _dates(us[JHU.date_column]), "recovered": _counts(us["Recovered"])}
+    """JHU combined text table -> US ``date, recovered`` (US rows summed per date), by date."""
+    totals = daily_totals(JHU, raw)
+    return pd.DataFrame(
+        {"date": totals["date"], "recovered": unreported_as_null(totals["Recovered"])}
     )
-    # min_count=1: a date where no province reported stays <NA> instead of becoming 0.
-    summed = frame.groupby("date", as_index=False, sort=True)["recovered"].sum(min_count=1)
-    summed["recovered"] = unreported_as_null(summed["recovered"])
-    return summed
 
 
 def unreported_as_null(recovered: pd.Series) -> pd.Series:

@@ -15,15 +15,24 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import schemathesis
+from schemathesis.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from covid19_etl import dashboard, report, transform
 from covid19_etl.sources import read_text_table
+from tests import dashboard_contract
 from tests.conftest import JHU_2021, NYT_2021, REPO_ROOT, Warehouse
 
 PLUGINS = REPO_ROOT / "plugins"
 VENDOR = PLUGINS / "covid19_dashboard" / "static" / "vendor"
 if str(PLUGINS) not in sys.path:  # as Airflow does in every component
     sys.path.append(str(PLUGINS))
+
+from covid19_dashboard import web  # noqa: E402 (the plugins folder is on sys.path only now)
 
 AS_OF = date(2021, 3, 16)
 LAST = (29569017, 536490)  # cases, deaths on 2021-03-16 in the 2021 NYT file
@@ -185,7 +194,6 @@ def loaded(warehouse: Warehouse, frame: pd.DataFrame) -> Warehouse:
 @pytest.fixture
 def client(warehouse: Warehouse) -> Any:
     """The plugin's app, with Airflow's login check replaced by a test user."""
-    from covid19_dashboard import web
     from fastapi.testclient import TestClient
 
     app = web.create_app()
@@ -194,12 +202,54 @@ def client(warehouse: Warehouse) -> Any:
     return TestClient(app)
 
 
+# The API's OpenAPI document as the app serves it, requests sent to that app with the one
+# token `one_token_login` accepts (see tests/dashboard_contract.py).
+TOKEN = "the-one-valid-token"
+SIGNED_IN = {"Authorization": f"Bearer {TOKEN}"}
+api_schema = schemathesis.openapi.from_asgi(
+    f"{web.API}/openapi.json", web.create_app(), config=dashboard_contract.config(TOKEN)
+)
+CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+@pytest.fixture
+def one_token_login(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Airflow's auth manager, reduced to one user who may read the DAG and whose token is
+    :data:`TOKEN`. The rest of the login (FastAPI's bearer scheme, Airflow's ``get_user`` and
+    its 401 and 403) is the real code; the live run uses a real token."""
+    import airflow.api_fastapi.app as airflow_app
+    import airflow.api_fastapi.core_api.security as security
+    import jwt
+
+    class OneTokenAuthManager:
+        async def get_user_from_token(self, token: str) -> str:
+            if token != TOKEN:
+                raise jwt.InvalidTokenError("not the test token")
+            return "tester"
+
+        def is_authorized_dag(self, *, method: str, details: Any, user: str) -> bool:
+            return user == "tester"
+
+    auth_manager = OneTokenAuthManager()
+    monkeypatch.setattr(airflow_app, "get_auth_manager", lambda: auth_manager)
+    monkeypatch.setattr(security, "get_auth_manager", lambda: auth_manager)
+
+
+def assert_documented(response: Any) -> None:
+    """``response`` is one the document declares for its route: status code, content type and
+    body (schemathesis's own checks)."""
+    case = api_schema[response.request.url.path]["GET"].Case()
+    case.validate_response(response, checks=CONFORMANCE)
+
+
 def test_api_summary_matches_the_warehouse(loaded, client):
     [(cases, deaths)] = loaded.query(
         "SELECT cases, deaths FROM covid19.us_daily WHERE date = (SELECT max(date) "
         "FROM covid19.us_daily)"
     )
-    body = client.get("/api/v1/summary").json()
+    response = client.get("/api/v1/summary")
+    assert_documented(response)
+    body = response.json()
 
     assert (body["totals"]["cases"], body["totals"]["deaths"]) == (cases, deaths) == LAST
     assert body["totals"]["as_of"] == "2021-03-16"
@@ -211,7 +261,9 @@ def test_api_summary_matches_the_warehouse(loaded, client):
 
 
 def test_api_daily_rows_and_range(loaded, client):
-    body = client.get("/api/v1/daily").json()
+    response = client.get("/api/v1/daily")
+    assert_documented(response)
+    body = response.json()
     assert body["columns"] == dashboard.CHART_COLUMNS
     assert len(body["rows"]) == 420
     assert body["rows"][-1] == {
@@ -231,23 +283,28 @@ def test_api_daily_rows_and_range(loaded, client):
     # Computed over the whole series: the first day of the range has its real values.
     assert week["rows"][0]["new_cases"] is not None
     assert week["rows"][0]["new_cases_7d"] is not None
+    one_day = client.get("/api/v1/daily", params={"start": "2021-03-16", "end": "2021-03-16"})
+    assert [row["date"] for row in one_day.json()["rows"]] == ["2021-03-16"]
 
-    assert (
-        client.get("/api/v1/daily", params={"start": "2021-03-16", "end": "2021-03-01"}).status_code
-        == 422
-    )
-    assert client.get("/api/v1/daily", params={"start": "banana"}).status_code == 422
+
+def test_api_daily_rows_are_the_chart_columns():
+    """The documented row is the chart frame's row: one cannot change without the other."""
+    assert list(web.DailyRow.model_fields) == dashboard.CHART_COLUMNS
 
 
 def test_api_runs_newest_first(loaded, client, frame):
     load(loaded, frame, AS_OF, "manual__rerun")
-    body = client.get("/api/v1/runs", params={"limit": 5}).json()
+    response = client.get("/api/v1/runs", params={"limit": 5})
+    assert_documented(response)
+    body = response.json()
     assert [run["run_id"] for run in body["runs"]] == [
         "manual__rerun",
         "scheduled__2021-03-16T00:00:00+00:00",
     ]
     assert body["runs"][0]["unchanged"] == 420
-    assert client.get("/api/v1/runs", params={"limit": 0}).status_code == 422
+    too_few = client.get("/api/v1/runs", params={"limit": 0})
+    assert too_few.status_code == 422
+    assert_documented(too_few)
 
 
 def test_page_shows_the_warehouse_numbers_and_is_cached(loaded, client):
@@ -293,18 +350,22 @@ def test_unreachable_warehouse_is_a_503(client, monkeypatch):
         "AIRFLOW_CONN_COVID19_WAREHOUSE",
         json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "port": 1, "login": "x"}),
     )
-    response = client.get("/api/v1/summary")
-    assert response.status_code == 503
-    assert "warehouse unavailable" in response.json()["detail"]
+    for path in ("/api/v1/summary", "/api/v1/daily", "/api/v1/runs"):
+        response = client.get(path)
+        assert response.status_code == 503, path
+        assert "warehouse unavailable" in response.json()["detail"]
+        assert_documented(response)
 
 
 def test_routes_need_an_airflow_login(warehouse):
-    from covid19_dashboard import web
     from fastapi.testclient import TestClient
 
     anonymous = TestClient(web.create_app(), follow_redirects=False)
-    for path in ("/api/v1/summary", "/api/v1/daily", "/api/v1/runs", "/"):
-        assert anonymous.get(path).status_code == 401, path
+    for path in ("/api/v1/summary", "/api/v1/daily", "/api/v1/runs"):
+        response = anonymous.get(path)
+        assert response.status_code == 401, path
+        assert_documented(response)
+    assert anonymous.get("/").status_code == 401  # the page, outside the API's document
     # The vendored library code is public.
     assert anonymous.get("/static/vendor/vega.min.js").status_code == 200
 
@@ -314,7 +375,6 @@ def test_the_auth_manager_decides(loaded, monkeypatch, allowed, status):
     """``authorized`` asks Airflow's auth manager whether the user may read the DAG."""
     import airflow.api_fastapi.app as airflow_app
     import airflow.api_fastapi.core_api.security as security
-    from covid19_dashboard import web
     from fastapi.testclient import TestClient
 
     asked: list[Any] = []
@@ -334,7 +394,53 @@ def test_the_auth_manager_decides(loaded, monkeypatch, allowed, status):
         "/api/v1/summary", headers={"Authorization": "Bearer abc"}
     )
     assert response.status_code == status
+    assert_documented(response)
     assert asked == ["abc", ("GET", "covid19_etl", "someone")]
+
+
+# --- The API's contract: its OpenAPI document ------------------------------------------------
+
+
+@api_schema.parametrize()
+@dashboard_contract.examples(per_operation=100)
+def test_api_keeps_its_contract(case, loaded, one_token_login):
+    """Generated requests, valid and invalid, to each route on a loaded warehouse, with every
+    check of schemathesis: every answer is declared in the document, invalid input is a 422,
+    valid input is not, no answer without the token."""
+    case.call_and_validate()
+
+
+def daily_case(**query: str) -> Any:
+    return api_schema["/api/v1/daily"]["GET"].Case(query=query, headers=SIGNED_IN)
+
+
+@pytest.mark.parametrize(
+    "start",
+    # 0 and 1614556800 would be Unix times, 20210301 an ISO 8601 "basic" date: the document
+    # says format "date" (RFC 3339: YYYY-MM-DD) and means it.
+    ["0", "1614556800", "20210301", "2021-3-1", "2021-02-30", "banana"],
+)
+def test_api_rejects_a_date_not_written_yyyy_mm_dd(loaded, one_token_login, start):
+    case = daily_case(start=start)
+    response = case.call()
+    assert response.status_code == 422, response.text[:200]
+    case.validate_response(response, checks=CONFORMANCE)
+    assert [error["loc"] for error in response.json()["detail"]] == [["query", "start"]]
+
+
+def test_api_start_after_end_is_a_declared_422(loaded, one_token_login):
+    case = daily_case(start="2021-03-16", end="2021-03-01")
+    response = case.call()
+    assert response.status_code == 422, response.text[:200]
+    case.validate_response(response, checks=CONFORMANCE)  # FastAPI's validation error shape
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["query"]
+    assert "start is after end" in error["msg"]
+    # The rule is in the document, where a client reads it.
+    operation = api_schema.raw_schema["paths"]["/api/v1/daily"]["get"]
+    [end] = [parameter for parameter in operation["parameters"] if parameter["name"] == "end"]
+    assert "not before `start`" in end["description"]
+    assert "`start` after `end` is a 422" in operation["description"]
 
 
 # --- The report task ---------------------------------------------------------------------------

@@ -1,16 +1,20 @@
-"""The dashboard in a real browser: the "COVID-19 US" page inside the Airflow UI of a running
-local Airflow, and the static report the DAG wrote, in Debian's Chromium through Playwright.
+"""The dashboard on a running local Airflow: the "COVID-19 US" page inside the Airflow UI and
+the static report the DAG wrote, in Debian's Chromium through Playwright, and the plugin's JSON
+API as the api-server serves it.
 
 ``scripts/run_local.py --sources sample`` starts Airflow on fresh state; the DAG's single
 catch-up run loads the real files and writes the report. The browser then checks that every
 chart drew its data, that the totals on the page are the warehouse's numbers, that the
 console has no errors and that the report fetches nothing from the network. It saves the
-screenshots the README shows.
+screenshots the README shows. schemathesis holds the mounted API to its OpenAPI document.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -20,8 +24,14 @@ from typing import Any
 import pytest
 
 from covid19_etl.report import CHART_IDS
+from tests import dashboard_contract
 from tests.conftest import REPO_ROOT
 from tests.local_airflow import CHROMIUM_FLAGS, LocalAirflow, local_airflow, sign_in, wait_for
+
+if str(REPO_ROOT / "plugins") not in sys.path:  # as Airflow does in every component
+    sys.path.append(str(REPO_ROOT / "plugins"))
+
+from covid19_dashboard import web  # once the plugins folder is on sys.path
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.e2e]
 
@@ -114,6 +124,41 @@ def test_the_json_api_on_the_api_server(airflow):
     with pytest.raises(urllib.error.HTTPError) as anonymous:
         urllib.request.urlopen(f"http://127.0.0.1:{airflow.port}/covid19/api/v1/summary")
     assert anonymous.value.code == 401
+
+
+def test_the_json_api_keeps_its_contract_on_the_api_server(airflow):
+    """The ``schemathesis`` command against the API the api-server mounts, on the document it
+    serves there, signed in with a real Airflow token: every check, 50 examples per operation
+    and phase, a fixed seed. The in-process run of tests/test_dashboard.py generates more; this
+    one proves the mounted app, its real login included, behaves the same."""
+    document_url = f"http://127.0.0.1:{airflow.port}{web.URL_PREFIX}{web.API}/openapi.json"
+    with urllib.request.urlopen(document_url) as response:
+        served = json.load(response)
+    # The document the in-process run tested, plus where the api-server mounts it.
+    assert served.pop("servers") == [{"url": web.URL_PREFIX}]
+    assert served == json.loads(json.dumps(web.create_app().openapi()))
+
+    run = subprocess.run(
+        [
+            *(sys.executable, "-m", "schemathesis.cli"),
+            *("--config-file", str(dashboard_contract.CONFIG_FILE)),
+            *("run", document_url, "--checks", "all", "--max-examples", "50", "--seed", "1"),
+            *("--workers", "1"),  # two cores, shared with the whole local Airflow
+        ],
+        env={
+            **os.environ,
+            "COVID19_API_TOKEN": airflow.token(),
+            "SCHEMATHESIS_HOOKS": "tests.dashboard_contract",
+            "PYTHONPATH": str(REPO_ROOT),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    print(run.stdout)  # the summary: how many requests, in which phases
+    assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-2000:]
+    assert "No issues found" in run.stdout
 
 
 def test_the_page_in_the_airflow_ui(airflow, chromium):

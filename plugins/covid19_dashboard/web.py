@@ -5,7 +5,9 @@ Routes (all but ``/static`` need an Airflow login that may read the ``covid19_et
 * ``GET /covid19/``: the page, the same one the ``report`` task writes (charts by
   :mod:`covid19_etl.report`), with Vega loaded from ``/covid19/static/vendor``;
 * ``GET /covid19/api/v1/summary``, ``/api/v1/daily``, ``/api/v1/runs``: the same data as JSON
-  (see docs/dashboard.md); ``/api/v1/openapi.json`` describes them;
+  (see docs/dashboard.md); ``/api/v1/openapi.json`` describes them: every parameter, every
+  answer (200, 401, 403, 422, 503) and its body, from the pydantic models below, so the
+  document cannot drift from the code (a schemathesis run in the tests holds the app to it);
 * ``GET /covid19/static/...``: the vendored Vega builds and the nav icon (public library code).
 
 Airflow mounts plugin apps with ``app.mount()``, which does not apply the core API's
@@ -13,23 +15,25 @@ authentication, so every route here checks the caller itself: the JWT that the A
 in its ``_token`` cookie (sent with the iframe's requests) or an ``Authorization: Bearer``
 header, verified by the configured auth manager, which must allow reading the DAG.
 
-Cheap to import (every Airflow component imports plugins): FastAPI and the standard library
-only. pandas, Altair, the Postgres hook and Airflow's security module are imported inside the
-handlers.
+Cheap to import (every Airflow component imports plugins): FastAPI, pydantic (which FastAPI
+imports anyway) and the standard library only. pandas, Altair, the Postgres hook and Airflow's
+security module are imported inside the handlers.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
-from fastapi.security import HTTPAuthorizationCredentials
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from covid19_etl.settings import DAG_ID
 
@@ -39,22 +43,29 @@ URL_PREFIX = "/covid19"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 API = "/api/v1"
 
+# Declares the bearer token in the document; without a header Airflow's ``get_user`` falls back
+# to the UI's ``_token`` cookie, which the page's iframe sends.
+bearer_token = HTTPBearer(
+    auto_error=False,
+    description="An Airflow JWT from `POST /auth/token` (or the Airflow UI's `_token` cookie).",
+)
 
-async def authorized(request: Request) -> Any:
+
+async def authorized(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_token)],
+) -> Any:
     """The caller's Airflow user, who must be allowed to read the ``covid19_etl`` DAG.
 
-    401 without a valid token (cookie ``_token`` or ``Authorization: Bearer``), 403 without
-    the permission. Uses Airflow's own ``get_user`` so the token checks (expiry, signature,
-    revocation, the refresh middleware's user) are Airflow's, not a copy.
+    401 without a token (cookie ``_token`` or ``Authorization: Bearer``) or with an expired
+    one, 403 with an invalid one or without the permission. Uses Airflow's own ``get_user`` so
+    the token checks (expiry, signature, revocation, the refresh middleware's user) are
+    Airflow's, not a copy.
     """
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
     from airflow.api_fastapi.core_api.security import get_user
 
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    bearer = None
-    if scheme.lower() == "bearer" and token.strip():
-        bearer = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token.strip())
     user = await get_user(request, oauth_token=None, bearer_credentials=bearer)
     if not get_auth_manager().is_authorized_dag(
         method="GET", details=DagDetails(id=DAG_ID), user=user
@@ -123,45 +134,166 @@ def page(request: Request) -> HTMLResponse:
     return HTMLResponse(html, headers={"X-Dashboard-Cache": "miss"})
 
 
-def summary() -> dict[str, Any]:
+# --- The JSON API's models: the document's schemas, and what the handlers return ---------------
+# A field added to a model is in the document and in every answer; nothing else to change.
+
+
+class Problem(BaseModel):
+    """A 401, 403 or 503 answer."""
+
+    detail: str = Field(description="What went wrong")
+
+
+class Totals(BaseModel):
+    """The headline numbers, each with the day it is as of (null before the first load)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    as_of: date | None = Field(description="The last day loaded")
+    cases: int | None = Field(description="Cumulative cases on `as_of`")
+    deaths: int | None = Field(description="Cumulative deaths on `as_of`")
+    recovered: int | None = Field(description="Cumulative recoveries, as last reported")
+    recovered_as_of: date | None = Field(description="The last day JHU reported recoveries")
+    recoveries_reporting_ended: bool = Field(description="`recovered_as_of` is before `as_of`")
+    new_cases_7d: float | None = Field(description="7-day average of new cases on `as_of`")
+    new_deaths_7d: float | None = Field(description="7-day average of new deaths on `as_of`")
+    cfr: float | None = Field(description="Case fatality rate on `as_of` (0.018 is 1.8 %)")
+    days: int = Field(description="How many days the warehouse holds")
+
+
+class Period(BaseModel):
+    """A closed date range."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    start: date
+    end: date
+
+
+class Load(BaseModel):
+    """One successful load (a row of ``covid19.etl_runs``)."""
+
+    run_id: str
+    as_of: date = Field(description="The day loaded (the run's data interval start)")
+    finished_at: datetime
+    try_number: int | None
+    source_rows: int = Field(description="Joined rows read from the sources")
+    inserted: int
+    updated: int
+    unchanged: int
+    min_date: date | None
+    max_date: date | None
+
+
+class Summary(BaseModel):
+    """Current totals, the recoveries reporting period and the last successful load."""
+
+    totals: Totals
+    recoveries_reported: Period | None = Field(description="null if JHU never reported any")
+    last_load: Load | None = Field(description="null before the first load")
+    generated_at: datetime
+
+
+class DailyRow(BaseModel):
+    """One day: cumulative totals, differences, 7-day averages, CFR; null where none exists."""
+
+    date: date
+    cases: int
+    deaths: int
+    recovered: int | None = Field(description="null where JHU no longer reported recoveries")
+    new_cases: int | None = Field(description="Cumulative minus the previous day's; may be < 0")
+    new_deaths: int | None = Field(description="Cumulative minus the previous day's; may be < 0")
+    new_cases_7d: float | None = Field(description="Mean of the day and the 6 before it")
+    new_deaths_7d: float | None = Field(description="Mean of the day and the 6 before it")
+    cfr: float | None = Field(description="deaths / cases, from 1,000 cumulative cases on")
+
+
+class Daily(BaseModel):
+    """The daily series, oldest first."""
+
+    columns: list[str] = Field(description="The fields of each row, in order")
+    rows: list[DailyRow]
+
+
+class Runs(BaseModel):
+    """The latest successful loads, newest first."""
+
+    runs: list[Load]
+
+
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _written_yyyy_mm_dd(value: Any) -> Any:
+    """Refuse a date not written ``YYYY-MM-DD`` (the document's format "date"); pydantic alone
+    would read ``0`` or ``1614556800`` as a Unix time and answer with a range from 1970."""
+    if isinstance(value, str) and not ISO_DATE.fullmatch(value):
+        raise ValueError("expected a date written YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_written_yyyy_mm_dd)]
+
+
+class DayRange(BaseModel):
+    """The query of ``/daily``: both bounds optional, ``start`` not after ``end``."""
+
+    start: IsoDate | None = Field(None, description="First day to return, YYYY-MM-DD")
+    end: IsoDate | None = Field(
+        None, description="Last day to return, YYYY-MM-DD; not before `start` (else a 422)"
+    )
+
+    @model_validator(mode="after")
+    def _start_not_after_end(self) -> DayRange:
+        if self.start and self.end and self.start > self.end:
+            raise ValueError("start is after end")
+        return self
+
+
+# The answers other than 200 and 422 (FastAPI declares that one, in its own validation error
+# shape, for every route with parameters).
+FAILURES: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "No token, or an expired one"},
+    403: {"model": Problem, "description": "An invalid token, or a user who may not read the DAG"},
+    503: {"model": Problem, "description": "The warehouse cannot be reached"},
+}
+
+
+def summary() -> Summary:
     """Current totals, the recoveries reporting period and the last successful load."""
     from covid19_etl import dashboard
 
     snapshot = _snapshot()
     period = dashboard.recoveries_period(snapshot.frame) if len(snapshot.frame) else None
-    return {
-        "totals": dashboard.totals(snapshot.frame).to_json(),
-        "recoveries_reported": period.to_json() if period else None,
-        "last_load": snapshot.last_run,
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    return Summary(
+        totals=Totals.model_validate(dashboard.totals(snapshot.frame)),
+        recoveries_reported=Period.model_validate(period) if period else None,
+        last_load=snapshot.last_run,
+        generated_at=datetime.now(UTC).replace(microsecond=0),
+    )
 
 
-def daily(
-    start: Annotated[date | None, Query(description="First day to return (ISO date)")] = None,
-    end: Annotated[date | None, Query(description="Last day to return (ISO date)")] = None,
-) -> dict[str, Any]:
+def daily(days: Annotated[DayRange, Query()]) -> Daily:
     """One row per day: cumulative totals, daily differences, 7-day averages, CFR.
 
-    Computed over the whole series, then cut to ``start``..``end``, so the first rows of a
-    range have their real differences and averages."""
+    Computed over the whole series, then cut to `start`..`end`, so the first rows of a range
+    have their real differences and averages. `start` after `end` is a 422, as is a date not
+    written YYYY-MM-DD."""
     from covid19_etl import dashboard
 
-    if start and end and start > end:
-        raise HTTPException(status_code=422, detail="start is after end")
     chart = dashboard.chart_frame(_snapshot().frame)
-    if start:
-        chart = chart[chart["date"] >= start]
-    if end:
-        chart = chart[chart["date"] <= end]
-    return {"columns": dashboard.CHART_COLUMNS, "rows": dashboard.records(chart)}
+    if days.start:
+        chart = chart[chart["date"] >= days.start]
+    if days.end:
+        chart = chart[chart["date"] <= days.end]
+    return Daily(columns=dashboard.CHART_COLUMNS, rows=dashboard.records(chart))
 
 
 def runs(
     limit: Annotated[int, Query(ge=1, le=500, description="How many loads")] = 20,
-) -> dict[str, Any]:
-    """The latest successful loads from ``covid19.etl_runs``, newest first."""
-    return {"runs": _snapshot(runs=limit).runs}
+) -> Runs:
+    """The latest successful loads from `covid19.etl_runs`, newest first."""
+    return Runs(runs=_snapshot(runs=limit).runs)
 
 
 def create_app() -> FastAPI:
@@ -191,9 +323,10 @@ def create_app() -> FastAPI:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
 
     app.add_api_route("/", page, methods=["GET"], dependencies=guard, include_in_schema=False)
-    app.add_api_route(f"{API}/summary", summary, methods=["GET"], dependencies=guard)
-    app.add_api_route(f"{API}/daily", daily, methods=["GET"], dependencies=guard)
-    app.add_api_route(f"{API}/runs", runs, methods=["GET"], dependencies=guard)
+    for name, handler in (("summary", summary), ("daily", daily), ("runs", runs)):
+        app.add_api_route(
+            f"{API}/{name}", handler, methods=["GET"], dependencies=guard, responses=FAILURES
+        )
     return app
 
 

@@ -91,8 +91,12 @@ module "mwaa" {
   connections_prefix = module.airflow_settings.connections_prefix
   variables_prefix   = module.airflow_settings.variables_prefix
 
-  etl_start_date                      = var.etl_start_date
-  etl_retry_window_minutes            = var.etl_retry_window_minutes
+  etl_start_date               = var.etl_start_date
+  etl_retry_window_minutes     = var.etl_retry_window_minutes
+  etl_landing_deadline_minutes = var.etl_landing_deadline_minutes
+  # The asset covid19.us_daily is named by the warehouse's address (the postgres provider's
+  # URI convention), which the DAG file may not read from the connection while parsing.
+  warehouse_location                  = "${module.database.address}:${module.database.port}/${module.database.db_name}"
   extra_airflow_configuration_options = var.extra_airflow_configuration_options
   permissions_boundary_arn            = var.permissions_boundary_arn
   tags                                = local.tags

@@ -239,6 +239,17 @@ variable "etl_retry_window_minutes" {
   }
 }
 
+variable "etl_landing_deadline_minutes" {
+  description = "How long after a day's data interval ends its load must have committed before covid19_etl_watchdog alerts, in minutes; exported as COVID19_ETL_LANDING_DEADLINE_MINUTES."
+  type        = number
+  default     = 360
+
+  validation {
+    condition     = var.etl_landing_deadline_minutes > 0 && var.etl_landing_deadline_minutes <= 2880
+    error_message = "etl_landing_deadline_minutes must be more than 0 and at most 2880 (two days); keep it above etl_retry_window_minutes, or a healed outage is reported late."
+  }
+}
+
 variable "extra_airflow_configuration_options" {
   description = "Additional Airflow configuration options for MWAA (section.key = value)."
   type        = map(string)

@@ -258,6 +258,17 @@ def test_api_summary_matches_the_warehouse(loaded, client):
     assert body["last_load"]["inserted"] == 420
     assert body["last_load"]["updated"] == 0
     assert body["last_load"]["as_of"] == "2021-03-16"
+    assert body["stale_after_days"] == 3
+    assert body["sources"] == [
+        {
+            "source": source,
+            "newest_date": "2021-03-16",
+            "unchanged_since": "2021-03-16",
+            "days_unchanged": 0,
+            "stale": False,
+        }
+        for source in ("nyt", "jhu")
+    ]
 
 
 def test_api_daily_rows_and_range(loaded, client):

@@ -138,7 +138,9 @@ def facts(as_of: date, run_id: str = "preload") -> dict[str, Any]:
         "as_of": as_of,
         "try_number": 1,
         "nyt_sha256": "n" * 64,
+        "nyt_max_date": as_of,
         "jhu_sha256": "j" * 64,
+        "jhu_max_date": as_of,
     }
 
 
@@ -521,7 +523,13 @@ def test_database_unavailable_at_load(warehouse, monkeypatch, tmp_path):
 
     try:
         load.run(
-            {"url": f"file://{staged}", "source_sha256": {"nyt": "n", "jhu": "j"}},
+            {
+                "url": f"file://{staged}",
+                "sources": {
+                    "nyt": {"sha256": "n", "max_date": "2021-03-10"},
+                    "jhu": {"sha256": "j", "max_date": "2021-03-10"},
+                },
+            },
             facts(date(2021, 3, 11)),
         )
         observed = "loaded"
@@ -600,7 +608,8 @@ from covid19_etl import load
 start = datetime(2021, 3, 16, tzinfo=UTC)
 facts = dict(
     run_id="killed", logical_date=start, data_interval_start=start, data_interval_end=start,
-    as_of=date(2021, 3, 16), try_number=1, nyt_sha256="n", jhu_sha256="j",
+    as_of=date(2021, 3, 16), try_number=1, nyt_sha256="n", nyt_max_date=None, jhu_sha256="j",
+    jhu_max_date=None,
 )
 with psycopg.connect({url!r}) as connection:
     load.upsert(connection, open({staged!r}, "rb").read(), facts)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -97,13 +98,15 @@ _page_cache = _PageCache()
 def _snapshot(as_of: date | None = None, runs: int = 1, with_fingerprint: bool = False) -> Any:
     """Read the warehouse (read-only); 503 if it cannot be reached."""
     from covid19_etl import report
+    from covid19_etl.settings import stale_after_days
 
+    threshold = stale_after_days()
     try:
         with report.read_only_cursor() as cursor:
-            fingerprint = report.fingerprint(cursor) if with_fingerprint else None
+            fingerprint = (report.fingerprint(cursor), threshold) if with_fingerprint else None
             if with_fingerprint and (cached := _page_cache.get(fingerprint)) is not None:
                 return fingerprint, cached
-            snapshot = report.read_snapshot(cursor, as_of, runs=runs)
+            snapshot = report.read_snapshot(cursor, as_of, runs=runs, stale_after_days=threshold)
     except HTTPException:
         raise
     except Exception as err:
@@ -185,12 +188,24 @@ class Load(BaseModel):
     max_date: date | None
 
 
+class SourceFreshness(BaseModel):
+    """How long a source has served the same file (checksum and newest date), by load days."""
+
+    source: str = Field(description="nyt or jhu")
+    newest_date: date | None = Field(description="The newest date in the file")
+    unchanged_since: date = Field(description="The first day (as_of) that loaded this file")
+    days_unchanged: int
+    stale: bool = Field(description="days_unchanged >= stale_after_days")
+
+
 class Summary(BaseModel):
-    """Current totals, the recoveries reporting period and the last successful load."""
+    """Current totals, the recoveries reporting period, the last load and the sources' age."""
 
     totals: Totals
     recoveries_reported: Period | None = Field(description="null if JHU never reported any")
     last_load: Load | None = Field(description="null before the first load")
+    sources: list[SourceFreshness] = Field(description="As of the last load; empty before it")
+    stale_after_days: int = Field(description="The Variable covid19_stale_after_days")
     generated_at: datetime
 
 
@@ -269,6 +284,15 @@ def summary() -> Summary:
         totals=Totals.model_validate(dashboard.totals(snapshot.frame)),
         recoveries_reported=Period.model_validate(period) if period else None,
         last_load=snapshot.last_run,
+        sources=[
+            SourceFreshness(
+                source=source,
+                **asdict(fresh),
+                stale=fresh.days_unchanged >= snapshot.stale_after_days,
+            )
+            for source, fresh in snapshot.sources.items()
+        ],
+        stale_after_days=snapshot.stale_after_days,
         generated_at=datetime.now(UTC).replace(microsecond=0),
     )
 

@@ -248,7 +248,7 @@ def test_dag_imports_from_the_built_layout_alone(
     assert proc.returncode == 0, proc.stderr[-4000:]
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["import_errors"] == {}
-    assert result["dag_ids"] == ["covid19_etl"]
+    assert result["dag_ids"] == ["covid19_etl", "covid19_etl_watchdog"]
     assert result["tasks"] == ["extract", "load", "notify", "report", "transform", "validate"]
     assert result["start_date"].startswith("2026-11-01")
     # The loader imports every .py under the plugins folder; the package must not be among them

@@ -59,6 +59,7 @@ def test_example_tfvars_pass_every_validation(root_variables: Path, terraform, t
 BAD_VALUES = [
     ("etl_start_date", "2026-02-30", "etl_start_date must be a real calendar date"),
     ("etl_retry_window_minutes", "0", "etl_retry_window_minutes must be more than 0"),
+    ("etl_landing_deadline_minutes", "5000", "etl_landing_deadline_minutes must be more than 0"),
     (
         "webserver_access_mode",
         "PUBLIC",

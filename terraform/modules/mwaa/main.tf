@@ -40,17 +40,19 @@ locals {
 # ---------------------------------------------------------------------------------------------
 # Objects in the bundle bucket owned by Terraform
 # ---------------------------------------------------------------------------------------------
-# startup.sh exports COVID19_ETL_START_DATE and COVID19_ETL_RETRY_WINDOW_MINUTES, which the DAG
-# reads at parse time. Its object version is passed to MWAA, so changing them updates the
-# environment.
+# startup.sh exports the settings the DAG files read at parse time (COVID19_ETL_START_DATE,
+# the retry window, the landing deadline, the warehouse's address). Its object version is passed
+# to MWAA, so changing them updates the environment.
 resource "aws_s3_object" "startup" {
   bucket       = var.bucket_id
   key          = local.startup_key
   content_type = "text/x-shellscript"
   content = templatefile("${path.module}/templates/startup.sh.tftpl", {
-    etl_start_date           = var.etl_start_date
-    etl_retry_window_minutes = var.etl_retry_window_minutes
-    extra_env                = var.extra_environment
+    etl_start_date               = var.etl_start_date
+    etl_retry_window_minutes     = var.etl_retry_window_minutes
+    etl_landing_deadline_minutes = var.etl_landing_deadline_minutes
+    warehouse_location           = var.warehouse_location
+    extra_env                    = var.extra_environment
   })
   tags = var.tags
 }

@@ -200,6 +200,16 @@ variable "etl_retry_window_minutes" {
   type        = number
 }
 
+variable "etl_landing_deadline_minutes" {
+  description = "Landing deadline of a day in minutes after its interval, exported as COVID19_ETL_LANDING_DEADLINE_MINUTES by startup.sh."
+  type        = number
+}
+
+variable "warehouse_location" {
+  description = "host:port/database of the warehouse, exported as COVID19_WAREHOUSE_LOCATION by startup.sh (the asset covid19.us_daily's URI)."
+  type        = string
+}
+
 variable "extra_environment" {
   description = "Additional environment variables exported by startup.sh."
   type        = map(string)

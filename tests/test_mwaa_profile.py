@@ -57,6 +57,7 @@ FORBIDDEN = f"Forbidden: cannot read DAG {DAG_ID}"
 class MwaaStack:
     airflow: LocalAirflow
     day: date
+    run_id: str
     topic: Topic
     s3: Any
 
@@ -91,13 +92,17 @@ def stack(moto_endpoint: str) -> Iterator[MwaaStack]:
     with local_airflow(env, *args) as up:
 
         def finished() -> dict | None:
-            runs = up.get(f"/api/v2/dags/{DAG_ID}/dagRuns")["dag_runs"]
-            return next((r for r in runs if r["state"] in ("success", "failed")), None)
+            # A DAG file that does not import never runs: say why at once.
+            errors = up.get("/api/v2/importErrors")["import_errors"]
+            assert not errors, "\n".join(e["stack_trace"] for e in errors)
+            runs = up.get("/api/v2/dags/~/dagRuns")["dag_runs"]  # no 404 before the parse
+            done = ("success", "failed")
+            return next((r for r in runs if r["dag_id"] == DAG_ID and r["state"] in done), None)
 
         run = wait_for("the scheduled day to finish", finished, timeout_s=240, every_s=1)
         assert run["state"] == "success", run
         s3 = boto3.client("s3", endpoint_url=moto_endpoint, **AWS_CLIENT_ARGS)
-        yield MwaaStack(up, day, topic, s3)
+        yield MwaaStack(up, day, run["dag_run_id"], topic, s3)
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +114,8 @@ def screenshots() -> Path:
 
 
 def task_instances(stack: MwaaStack) -> dict[str, dict[str, Any]]:
-    found = stack.airflow.get(f"/api/v2/dags/{DAG_ID}/dagRuns/~/taskInstances")["task_instances"]
-    return {ti["task_id"]: ti for ti in found}
+    path = f"/api/v2/dags/{DAG_ID}/dagRuns/{stack.run_id}/taskInstances"
+    return {ti["task_id"]: ti for ti in stack.airflow.get(path)["task_instances"]}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,8 +181,8 @@ def test_tasks_alternate_between_workers_that_share_only_s3_and_xcom(stack: Mwaa
     assert {task: ti["state"] for task, ti in tis.items()} == dict.fromkeys(TASKS, "success")
     # The worker that ran a task is the one whose own logs folder holds its log.
     ran_on = {}
-    for task, ti in tis.items():
-        log = f"logs/dag_id={DAG_ID}/run_id={ti['dag_run_id']}/task_id={task}/attempt=1.log"
+    for task in tis:
+        log = f"logs/dag_id={DAG_ID}/run_id={stack.run_id}/task_id={task}/attempt=1.log"
         [ran_on[task]] = [w for w in WORKERS if (stack.containers / w / log).is_file()]
     for task in TASKS:
         downstream = stack.airflow.get(f"/api/v2/dags/{DAG_ID}/tasks/{task}")["downstream_task_ids"]
@@ -210,7 +215,8 @@ def test_the_dashboard_answers_each_user_as_fab_decides(stack: MwaaStack) -> Non
     code, _, body = status(stack, "/covid19/api/v1/summary", stack.token("admin"))
     assert code == 200 and json.loads(body)["totals"]["cases"] > 0
     code, _, body = status(stack, "/covid19/api/v1/summary", stack.token("public"))
-    assert (code, json.loads(body)["detail"]) == (403, FORBIDDEN)
+    assert code == 403, body
+    assert json.loads(body)["detail"] == FORBIDDEN
     code, _, _ = status(stack, "/covid19/api/v1/summary", None)
     assert code == 401
     code, url, _ = status(stack, "/covid19/", None)

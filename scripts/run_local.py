@@ -45,6 +45,7 @@ SAMPLE_PATHS = {
     "covid19_jhu_url": "jhu/time-series-19-covid-combined.csv",
 }
 COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
+MAKE_UV = REPO_ROOT / ".tools" / "bin" / "uv"  # what `make install` puts there
 STOP_TIMEOUT_S = 30
 
 
@@ -243,8 +244,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--uv",
-        default=os.environ.get("UV") or str(REPO_ROOT / ".tools" / "bin" / "uv"),
-        help="mwaa profile: uv (default: $UV, else make install's), to run pip and Terraform",
+        default=os.environ.get("UV") or (str(MAKE_UV) if MAKE_UV.is_file() else "uv"),
+        help="mwaa profile: uv, to run pip and Terraform (default: $UV, make install's, PATH's)",
     )
     parser.add_argument("--ready-timeout", type=float, default=180)
     return parser.parse_args(argv)

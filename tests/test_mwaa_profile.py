@@ -151,7 +151,7 @@ def test_every_component_imports_what_it_needs(stack: MwaaStack) -> None:
     assert {DAG_ID, "covid19_etl_watchdog"} <= dags
     plugins = {p["name"] for p in stack.airflow.get("/api/v2/plugins")["plugins"]}
     assert "covid19_dashboard" in plugins
-    # The workers ran every task: the DAG and the package imported there too (next test).
+    # On the workers, every task succeeding says the same (below).
 
 
 def test_the_startup_script_sets_what_the_dag_reads_at_parse_time(stack: MwaaStack) -> None:

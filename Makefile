@@ -18,8 +18,6 @@ UV_VERSION := 0.13.9
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 PY := .venv/bin/python
-# The bundle's package lives in include/ (on MWAA: inside plugins.zip, see README).
-export PYTHONPATH := $(CURDIR)/include
 # Nothing in this environment writes .pyc files: compile them once at install, or every
 # Airflow process pays seconds of imports.
 UV_SYNC := $(UV) sync --frozen --compile-bytecode --python 3.12

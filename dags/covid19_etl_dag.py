@@ -44,12 +44,13 @@ from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, dag, setup, task
 
-from covid19_etl.notify import FailureNotifier
+from covid19_common.assets import us_daily_asset
+from covid19_common.names import DAG_ID
+from covid19_etl.messages import FailureNotifier
+from covid19_etl.run_facts import RunFacts
 from covid19_etl.settings import (
-    DAG_ID,
     retry_schedule_from_env,
     start_date_from_env,
-    us_daily_asset,
 )
 
 # The steps import pandas, Great Expectations and boto3 inside the task functions, so parsing
@@ -62,18 +63,6 @@ REPORT_RETRIES = 2
 # load every provider's URI handlers while parsing (0.3 s; boto3 comes with the Amazon one): the
 # price of an asset other DAGs can find by name and the UI lists.
 US_DAILY = us_daily_asset()
-
-
-def _run_facts(context: dict[str, Any]) -> dict[str, Any]:
-    """What ``covid19.etl_runs`` records about this run."""
-    return {
-        "run_id": context["run_id"],
-        "logical_date": context.get("logical_date"),
-        "data_interval_start": context["data_interval_start"],
-        "data_interval_end": context["data_interval_end"],
-        "as_of": context["data_interval_start"].date(),
-        "try_number": context["ti"].try_number,
-    }
 
 
 @dag(
@@ -121,7 +110,7 @@ def covid19_etl() -> None:
         """Download both sources and archive the raw bytes."""
         from covid19_etl.extract import run
 
-        return run(day=context["data_interval_start"].date())
+        return run(day=RunFacts.from_context(context).as_of)
 
     @task
     def validate(raw: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -136,16 +125,16 @@ def covid19_etl() -> None:
         from covid19_etl.settings import load_settings
         from covid19_etl.transform import run
 
-        return run(validated, context["data_interval_start"].date(), load_settings().raw_root)
+        return run(validated, RunFacts.from_context(context).as_of, load_settings().raw_root)
 
     @task(outlets=[US_DAILY])
     def load(staged: dict[str, Any], **context: Any) -> dict[str, Any]:
         """Upsert the staged rows in one transaction; announce it as a covid19.us_daily event."""
         from covid19_etl.load import asset_event_extra, run
 
-        facts = _run_facts(context)
+        facts = RunFacts.from_context(context)
         loaded = run(staged, facts)
-        context["outlet_events"][US_DAILY].extra = asset_event_extra(loaded, facts["as_of"])
+        context["outlet_events"][US_DAILY].extra = asset_event_extra(loaded, facts.as_of)
         return loaded
 
     @task
@@ -153,7 +142,8 @@ def covid19_etl() -> None:
         """Publish the counts to SNS."""
         from covid19_etl.notify import run
 
-        return run(loaded, context["data_interval_start"].date().isoformat(), context["run_id"])
+        facts = RunFacts.from_context(context)
+        return run(loaded, facts.as_of, facts.run_id)
 
     # The report retries briefly whatever the window: the next day's report replaces it, and
     # the next day's load waits for this task (wait_for_downstream).
@@ -163,12 +153,12 @@ def covid19_etl() -> None:
         from covid19_etl.report import run
         from covid19_etl.settings import load_settings
 
-        ti = context["ti"]
+        facts, ti = RunFacts.from_context(context), context["ti"]
         return run(
             loaded,
-            context["data_interval_start"].date(),
+            facts.as_of,
             load_settings().raw_root,
-            run_id=context["run_id"],
+            run_id=facts.run_id,
             final_try=ti.try_number > ti.max_tries,
         )
 

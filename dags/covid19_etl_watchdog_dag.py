@@ -15,12 +15,13 @@ from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from covid19_etl.notify import WATCHDOG_NEXT_STEP, FailureNotifier
+from covid19_common.names import WATCHDOG_DAG_ID
+from covid19_etl.messages import WATCHDOG_NEXT_STEP, FailureNotifier
 from covid19_etl.settings import start_date_from_env
 
 
 @dag(
-    dag_id="covid19_etl_watchdog",
+    dag_id=WATCHDOG_DAG_ID,
     schedule=CronDataIntervalTimetable("*/15 * * * *", timezone="UTC"),
     start_date=start_date_from_env(),
     # Only deadlines that fall from now on: a day long overdue when this starts was already late.

@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """Build the MWAA bundle and deploy it to the environment's S3 bucket.
 
-Layout in the bucket (what MWAA expects, decided in the pipeline issue):
+Layout in the bucket, by AWS's guide (plugins extend the UI; other code goes under dags/):
 
-    s3://<bucket>/dags/covid19_etl_dag.py   the DAG files (dags/, nothing else)
-    s3://<bucket>/plugins.zip               include/* and plugins/* at the zip root, so
-                                            ``import covid19_etl`` works in every component,
+    s3://<bucket>/dags/...                  the repository's dags/: the DAG files, their
+                                            .airflowignore and the covid19_etl package. MWAA
+                                            syncs this prefix while running: no restart.
+    s3://<bucket>/plugins.zip               plugins/* at the zip root (the UI plugin and the
+                                            covid19_common package it shares with the DAGs),
                                             plus the files requirements.txt names under
-                                            ${AIRFLOW_HOME}/plugins/ (Airflow's constraints)
-    s3://<bucket>/requirements.txt          the repository's requirements.txt, as is
+                                            ${AIRFLOW_HOME}/plugins/ (Airflow's constraints).
+                                            A new version means an environment update.
+    s3://<bucket>/requirements.txt          the repository's requirements.txt, as is (likewise)
 
 With --network-mode private_only (terraform's network_mode: no internet, so no PyPI), plugins.zip
 also carries wheels/: the wheel of every package requirements.txt installs, for MWAA's platform
@@ -63,8 +66,6 @@ ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 EXCLUDED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".ipynb_checkpoints"}
 EXCLUDED_SUFFIXES = {".pyc", ".pyo"}
 EXCLUDED_NAMES = {".DS_Store", "Thumbs.db"}
-DAG_SUFFIXES = {".py"}
-DAG_EXTRA_FILES = {".airflowignore"}
 
 BUCKET_PLACEHOLDER = "<bundle-bucket>"
 
@@ -260,14 +261,13 @@ def build(
     $AIRFLOW_HOME when requirements.txt is resolved; private_only needs uv for that.
     """
     dags_dir = repo_root / "dags"
-    include_dir = repo_root / "include"
     plugins_dir = repo_root / "plugins"
     requirements = repo_root / "requirements.txt"
 
     if network_mode not in NETWORK_MODES:
         raise DeployError(f"network mode {network_mode!r} is none of {', '.join(NETWORK_MODES)}")
-    if not (include_dir / "covid19_etl" / "__init__.py").is_file():
-        raise DeployError(f"{include_dir}/covid19_etl/__init__.py is missing: nothing to ship")
+    if not (dags_dir / "covid19_etl" / "__init__.py").is_file():
+        raise DeployError(f"{dags_dir}/covid19_etl/__init__.py is missing: nothing to ship")
     if not requirements.is_file():
         raise DeployError(f"{requirements} is missing: MWAA needs the requirements file")
     named = {name: repo_root / name for name in plugins_files_named_in(requirements.read_text())}
@@ -284,11 +284,9 @@ def build(
     out_dir.mkdir(parents=True)
     bundle = Bundle(root=out_dir, network_mode=network_mode)
 
-    # dags/: only DAG files (and .airflowignore); the package travels in plugins.zip.
+    # dags/: the DAG files, their .airflowignore and the pipeline's package with its SQL.
     for path in _files_under(dags_dir):
         rel = path.relative_to(dags_dir)
-        if path.suffix not in DAG_SUFFIXES and path.name not in DAG_EXTRA_FILES:
-            continue
         target = out_dir / "dags" / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
@@ -297,7 +295,7 @@ def build(
     if not any(a.key.endswith(".py") for a in bundle.dags):
         raise DeployError(f"no DAG file found under {dags_dir}")
 
-    stage_plugins([include_dir, plugins_dir], named, out_dir / "plugins")
+    stage_plugins([plugins_dir], named, out_dir / "plugins")
     req_copy = out_dir / REQUIREMENTS_KEY
     if network_mode == "private_only":
         assert uv is not None

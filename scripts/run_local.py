@@ -133,9 +133,6 @@ def airflow_environment(
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
         "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "10",
-        "PYTHONPATH": os.pathsep.join(
-            [str(REPO_ROOT / "include"), *filter(None, [os.environ.get("PYTHONPATH")])]
-        ),
         "AIRFLOW_CONN_COVID19_WAREHOUSE": json.dumps(warehouse),
     }
     env.setdefault("AIRFLOW_VAR_COVID19_RAW_ROOT", f"file://{state / 'lake' / 'raw'}")

@@ -16,9 +16,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from covid19_etl.load import LoadResult
 
 from bench.common import airflow_connection_json, fresh_database, postgres_server
 
@@ -116,6 +119,40 @@ class Warehouse:
             "SELECT as_of, source_rows, inserted, updated, unchanged FROM covid19.etl_runs "
             "ORDER BY id"
         )
+
+
+def sources_read(
+    nyt: str = "n", jhu: str = "j", newest: date | None = date(2021, 3, 16)
+) -> dict[str, dict[str, Any]]:
+    """Which file of each source a load read, as the transform hands it on: a checksum made of
+    one repeated letter (another letter: another file) and the file's newest date."""
+    return {
+        "nyt": {"sha256": nyt * 64, "max_date": newest},
+        "jhu": {"sha256": jhu * 64, "max_date": newest},
+    }
+
+
+def load_rows(
+    url: str, staged: bytes, day: date, run_id: str | None = None, **read: Any
+) -> LoadResult:
+    """Load ``staged`` CSV rows as the scheduled run for ``day`` would (``read``: see
+    :func:`sources_read`)."""
+    import psycopg
+
+    from covid19_etl.load import upsert
+    from covid19_etl.run_facts import RunFacts
+
+    with psycopg.connect(url) as connection:
+        return upsert(connection, staged, RunFacts.for_day(day, run_id), sources_read(**read))
+
+
+def staged_rows(day: date, nyt: Path = NYT_2021) -> bytes:
+    """The fixture files' rows as of ``day``, as the transform stages them."""
+    from covid19_etl.sources import read_text_table
+    from covid19_etl.transform import to_csv_bytes, us_daily
+
+    nyt_table = read_text_table(nyt.read_bytes())
+    return to_csv_bytes(us_daily(nyt_table, read_text_table(JHU_2021.read_bytes()), day))
 
 
 def clean_us_daily(as_of: date, nyt: Path = NYT_2021) -> dict[str, tuple[int, int, int | None]]:

@@ -30,7 +30,7 @@ def positive(value: float) -> bool:
 @pytest.fixture(scope="module")
 def smoke(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("bench")
-    paths = [str(REPO_ROOT / "include"), str(REPO_ROOT)]
+    paths = [str(REPO_ROOT / "dags"), str(REPO_ROOT / "plugins"), str(REPO_ROOT)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     done = subprocess.run(
         [

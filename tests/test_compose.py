@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from covid19_common import names
 from covid19_etl import settings
 from tests.conftest import REPO_ROOT
 
@@ -58,7 +59,6 @@ AIRFLOW_HOME = "/opt/airflow"
 MOUNTS = {  # host folder -> where the Airflow services must see it
     "./dags": f"{AIRFLOW_HOME}/dags",
     "./plugins": f"{AIRFLOW_HOME}/plugins",
-    "./include": f"{AIRFLOW_HOME}/include",
 }
 LOGS = f"{AIRFLOW_HOME}/logs"
 
@@ -66,15 +66,14 @@ LOGS = f"{AIRFLOW_HOME}/logs"
 VARIABLE_ENV = {
     name: f"AIRFLOW_VAR_{name.upper()}"
     for name in (
-        settings.VAR_NYT_URL,
-        settings.VAR_JHU_URL,
-        settings.VAR_RAW_ROOT,
-        settings.VAR_SNS_TOPIC_ARN,
+        names.VAR_NYT_URL,
+        names.VAR_JHU_URL,
+        names.VAR_RAW_ROOT,
+        names.VAR_SNS_TOPIC_ARN,
     )
 }
 CONN_ENV = {
-    name: f"AIRFLOW_CONN_{name.upper()}"
-    for name in (settings.WAREHOUSE_CONN_ID, settings.AWS_CONN_ID)
+    name: f"AIRFLOW_CONN_{name.upper()}" for name in (names.WAREHOUSE_CONN_ID, names.AWS_CONN_ID)
 }
 REQUIRED_ENV = {*VARIABLE_ENV.values(), *CONN_ENV.values(), settings.START_DATE_ENV}
 
@@ -301,7 +300,7 @@ def test_every_airflow_service_has_the_dags_variables_connections_and_settings(
     assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"].lower() == "false"
     assert env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"].lower() == "false"
-    assert MOUNTS["./include"] in env["PYTHONPATH"].split(":")
+    assert "PYTHONPATH" not in env  # as on MWAA: Airflow itself puts dags/ and plugins/ there
 
     metadata = urlsplit(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
     assert metadata.scheme.startswith("postgresql")
@@ -325,8 +324,8 @@ def test_airflow_services_share_their_secrets_and_one_login_setup() -> None:
 
 def test_variables_default_to_the_upstream_files_and_can_be_overridden() -> None:
     env = environment(API_SERVER)
-    assert env[VARIABLE_ENV[settings.VAR_NYT_URL]] == settings.DEFAULT_NYT_URL
-    assert env[VARIABLE_ENV[settings.VAR_JHU_URL]] == settings.DEFAULT_JHU_URL
+    assert env[VARIABLE_ENV[names.VAR_NYT_URL]] == settings.DEFAULT_NYT_URL
+    assert env[VARIABLE_ENV[names.VAR_JHU_URL]] == settings.DEFAULT_JHU_URL
     assert settings.start_date_from_env(env) == settings.start_date_from_env({})
 
     overridden = environment(
@@ -337,16 +336,16 @@ def test_variables_default_to_the_upstream_files_and_can_be_overridden() -> None
             settings.START_DATE_ENV: "2021-03-01",
         },
     )
-    assert overridden[VARIABLE_ENV[settings.VAR_NYT_URL]] == "http://mirror/us.csv"
-    assert overridden[VARIABLE_ENV[settings.VAR_JHU_URL]] == "http://mirror/jhu.csv"
+    assert overridden[VARIABLE_ENV[names.VAR_NYT_URL]] == "http://mirror/us.csv"
+    assert overridden[VARIABLE_ENV[names.VAR_JHU_URL]] == "http://mirror/jhu.csv"
     assert settings.start_date_from_env(overridden).date().isoformat() == "2021-03-01"
 
 
 def test_raw_root_and_topic_are_in_the_emulator() -> None:
     env = environment(API_SERVER)
-    raw_root = urlsplit(env[VARIABLE_ENV[settings.VAR_RAW_ROOT]])
+    raw_root = urlsplit(env[VARIABLE_ENV[names.VAR_RAW_ROOT]])
     assert raw_root.scheme == "s3" and raw_root.netloc and raw_root.path.strip("/")
-    assert env[VARIABLE_ENV[settings.VAR_SNS_TOPIC_ARN]].startswith("arn:aws:sns:us-east-1:")
+    assert env[VARIABLE_ENV[names.VAR_SNS_TOPIC_ARN]].startswith("arn:aws:sns:us-east-1:")
 
 
 # --- mounts ----------------------------------------------------------------------------------
@@ -369,7 +368,7 @@ def test_the_bundle_folders_are_where_airflow_looks() -> None:
         assert env.get("AIRFLOW__CORE__DAGS_FOLDER", MOUNTS["./dags"]) == MOUNTS["./dags"]
         assert env.get("AIRFLOW__CORE__PLUGINS_FOLDER", MOUNTS["./plugins"]) == MOUNTS["./plugins"]
     assert (REPO_ROOT / "dags" / "covid19_etl_dag.py").is_file()
-    assert (REPO_ROOT / "include" / "covid19_etl" / "settings.py").is_file()
+    assert (REPO_ROOT / "dags" / "covid19_etl" / "settings.py").is_file()
 
 
 def test_the_login_passwords_file_is_on_a_volume_init_and_the_api_server_share() -> None:
@@ -444,7 +443,7 @@ def test_the_build_context_keeps_only_what_the_dockerfile_copies() -> None:
 
 def test_the_warehouse_connection_is_the_covid19_database_on_compose_postgres() -> None:
     for service in AIRFLOW_SERVICES:
-        conn = connection(service, settings.WAREHOUSE_CONN_ID)
+        conn = connection(service, names.WAREHOUSE_CONN_ID)
         assert conn.conn_type == "postgres"
         assert (conn.host, conn.port, conn.schema) == (POSTGRES, 5432, "covid19")
 
@@ -470,9 +469,10 @@ def test_init_sql_makes_a_database_the_dags_migration_runs_in(
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
+    from covid19_common import warehouse as warehouse_side
     from covid19_etl import load
 
-    conn = connection(API_SERVER, settings.WAREHOUSE_CONN_ID)
+    conn = connection(API_SERVER, names.WAREHOUSE_CONN_ID)
     with psycopg.connect(postgres_server_url, autocommit=True) as admin:
         if admin.execute(
             "SELECT 1 FROM pg_roles WHERE rolname = %s UNION ALL "
@@ -487,10 +487,10 @@ def test_init_sql_makes_a_database_the_dags_migration_runs_in(
 
             # The compose connection, pointed at this server: the DAG's own code path.
             server = conninfo_to_dict(postgres_server_url)
-            value = json.loads(environment(API_SERVER)[CONN_ENV[settings.WAREHOUSE_CONN_ID]])
+            value = json.loads(environment(API_SERVER)[CONN_ENV[names.WAREHOUSE_CONN_ID]])
             value.update(host=server.get("host", "localhost"), port=int(server.get("port", 5432)))
-            monkeypatch.setenv(CONN_ENV[settings.WAREHOUSE_CONN_ID], json.dumps(value))
-            warehouse = load.warehouse_connection()
+            monkeypatch.setenv(CONN_ENV[names.WAREHOUSE_CONN_ID], json.dumps(value))
+            warehouse = warehouse_side.connection()
             try:
                 with warehouse.cursor() as cursor:
                     assert load.migrate(cursor) == [v for v, _, _ in load.migrations()]
@@ -510,7 +510,7 @@ def test_init_sql_makes_a_database_the_dags_migration_runs_in(
 def test_the_aws_connection_sends_every_client_to_the_emulator() -> None:
     emulator_port = int(SERVICES[EMULATOR]["ports"][0].rsplit(":", 1)[1])
     for service in AIRFLOW_SERVICES:
-        conn = connection(service, settings.AWS_CONN_ID)
+        conn = connection(service, names.AWS_CONN_ID)
         assert conn.conn_type == "aws"
         extra = conn.extra_dejson
         endpoint = urlsplit(extra["endpoint_url"])
@@ -522,9 +522,9 @@ def test_the_aws_connection_sends_every_client_to_the_emulator() -> None:
 def _compose_aws_env(endpoint_url: str) -> dict[str, str]:
     """airflow-init's environment, with the emulator's address replaced by a local one."""
     env = environment(INIT)
-    aws = json.loads(env[CONN_ENV[settings.AWS_CONN_ID]])
+    aws = json.loads(env[CONN_ENV[names.AWS_CONN_ID]])
     aws["extra"]["endpoint_url"] = endpoint_url
-    env[CONN_ENV[settings.AWS_CONN_ID]] = json.dumps(aws)
+    env[CONN_ENV[names.AWS_CONN_ID]] = json.dumps(aws)
     return env
 
 
@@ -532,7 +532,7 @@ def _compose_aws_env(endpoint_url: str) -> dict[str, str]:
 def test_init_creates_the_topic_queue_and_bucket_the_dag_is_told_to_use(
     moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from covid19_etl import notify, storage
+    from covid19_etl import messages, storage
 
     init = init_stack()
     env = _compose_aws_env(moto_endpoint)
@@ -540,22 +540,22 @@ def test_init_creates_the_topic_queue_and_bucket_the_dag_is_told_to_use(
 
     created = init.create_resources(aws)
     assert created == init.create_resources(aws)  # idempotent: safe to run init again
-    assert created.topic_arn == env[VARIABLE_ENV[settings.VAR_SNS_TOPIC_ARN]]
-    assert created.bucket == urlsplit(env[VARIABLE_ENV[settings.VAR_RAW_ROOT]]).netloc
+    assert created.topic_arn == env[VARIABLE_ENV[names.VAR_SNS_TOPIC_ARN]]
+    assert created.bucket == urlsplit(env[VARIABLE_ENV[names.VAR_RAW_ROOT]]).netloc
     assert created.subscription_arn.startswith(created.topic_arn + ":")
 
     # The DAG's own code, with the compose file's Connection and Variables.
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
-    for name in (*VARIABLE_ENV.values(), CONN_ENV[settings.AWS_CONN_ID]):
+    for name in (*VARIABLE_ENV.values(), CONN_ENV[names.AWS_CONN_ID]):
         monkeypatch.setenv(name, env[name])
 
-    probe = f"{env[VARIABLE_ENV[settings.VAR_RAW_ROOT]]}/compose-probe/{uuid.uuid4().hex}.csv"
+    probe = f"{env[VARIABLE_ENV[names.VAR_RAW_ROOT]]}/compose-probe/{uuid.uuid4().hex}.csv"
     storage.write_bytes(probe, b"date,cases\n")
     assert storage.read_bytes(probe) == b"date,cases\n"
 
     init.read_messages(aws)  # start from an empty queue
-    message_id = notify.publish("compose stack check", "hello from the test", notify.topic_arn())
+    message_id = messages.publish("compose stack check", "hello from the test")
     [message] = init.read_messages(aws)
     assert (message["MessageId"], message["Subject"]) == (message_id, "compose stack check")
 
@@ -564,7 +564,7 @@ def test_init_creates_the_topic_queue_and_bucket_the_dag_is_told_to_use(
 def test_init_refuses_a_topic_arn_the_emulator_does_not_create(moto_endpoint: str) -> None:
     init = init_stack()
     env = _compose_aws_env(moto_endpoint)
-    env[VARIABLE_ENV[settings.VAR_SNS_TOPIC_ARN]] = "arn:aws:sns:us-east-1:000000000000:covid19-etl"
+    env[VARIABLE_ENV[names.VAR_SNS_TOPIC_ARN]] = "arn:aws:sns:us-east-1:000000000000:covid19-etl"
 
     with pytest.raises(SystemExit, match="the DAG publishes to"):
         init.create_resources(init.aws_settings(env))
@@ -573,9 +573,9 @@ def test_init_refuses_a_topic_arn_the_emulator_does_not_create(moto_endpoint: st
 def test_init_never_touches_real_aws() -> None:
     init = init_stack()
     env = environment(INIT)
-    aws = json.loads(env[CONN_ENV[settings.AWS_CONN_ID]])
+    aws = json.loads(env[CONN_ENV[names.AWS_CONN_ID]])
     del aws["extra"]["endpoint_url"]
-    env[CONN_ENV[settings.AWS_CONN_ID]] = json.dumps(aws)
+    env[CONN_ENV[names.AWS_CONN_ID]] = json.dumps(aws)
 
     with pytest.raises(SystemExit, match="no endpoint_url"):
         init.aws_settings(env)

@@ -10,11 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from covid19_etl.notify import FailureNotifier
+from covid19_etl.messages import FailureNotifier
 from covid19_etl.settings import retry_schedule, retry_schedule_from_env, start_date_from_env
 from tests.conftest import REPO_ROOT
 
 DAG_FILE = REPO_ROOT / "dags" / "covid19_etl_dag.py"
+BUNDLE_PATH = (REPO_ROOT / "dags", REPO_ROOT / "plugins")
 HEAVY_MODULES = ("pandas", "great_expectations", "boto3", "botocore", "psycopg", "psycopg2")
 
 
@@ -160,7 +161,8 @@ print(json.dumps(sorted(set(sys.modules) - before)))
         check=False,
         cwd=REPO_ROOT,
         timeout=120,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "include")},
+        # As in the dag-processor: the DAG folder (the bundle) and the plugins folder.
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(map(str, BUNDLE_PATH))},
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])

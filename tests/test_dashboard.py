@@ -9,8 +9,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import date, datetime
-from pathlib import Path
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -22,17 +21,14 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from covid19_etl import dashboard, report, transform
+from covid19_dashboard import charts, page, series, snapshot, web
+from covid19_etl import report, transform
 from covid19_etl.sources import read_text_table
 from tests import dashboard_contract
-from tests.conftest import JHU_2021, NYT_2021, REPO_ROOT, Warehouse
+from tests.conftest import JHU_2021, NYT_2021, REPO_ROOT, Warehouse, load_rows
 
 PLUGINS = REPO_ROOT / "plugins"
 VENDOR = PLUGINS / "covid19_dashboard" / "static" / "vendor"
-if str(PLUGINS) not in sys.path:  # as Airflow does in every component
-    sys.path.append(str(PLUGINS))
-
-from covid19_dashboard import web  # noqa: E402 (the plugins folder is on sys.path only now)
 
 AS_OF = date(2021, 3, 16)
 LAST = (29569017, 536490)  # cases, deaths on 2021-03-16 in the 2021 NYT file
@@ -49,7 +45,7 @@ def frame() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def chart(frame: pd.DataFrame) -> pd.DataFrame:
-    return dashboard.chart_frame(frame).set_index("date", drop=False)
+    return series.chart_frame(frame).set_index("date", drop=False)
 
 
 # --- Chart data ------------------------------------------------------------------------------
@@ -70,7 +66,7 @@ def test_a_missing_day_leaves_a_gap_and_a_revision_stays_negative(frame):
     edited = frame[frame["date"] != gap].copy()
     revised = date(2020, 8, 1)
     edited.loc[edited["date"] == revised, "cases"] -= 200_000  # below the day before
-    out = dashboard.chart_frame(edited).set_index("date")
+    out = series.chart_frame(edited).set_index("date")
 
     assert pd.isna(out.loc[date(2020, 7, 2), "new_cases"])  # not a two-day jump
     assert out.loc[date(2020, 7, 3), "new_cases"] == (
@@ -100,17 +96,17 @@ def test_seven_day_average(frame, chart):
 
 
 def test_recoveries_cut_off_where_jhu_stopped_reporting(frame):
-    period = dashboard.recoveries_period(frame)
-    assert period == dashboard.Period(date(2020, 2, 9), date(2020, 12, 13))
+    period = series.recoveries_period(frame)
+    assert period == series.Period(date(2020, 2, 9), date(2020, 12, 13))
 
-    reported = dashboard.reported_recoveries(frame)
+    reported = series.reported_recoveries(frame)
     assert reported["date"].iloc[0] == date(2020, 2, 9)
     assert reported["date"].iloc[-1] == date(2020, 12, 13)
     assert len(reported) == (date(2020, 12, 13) - date(2020, 2, 9)).days + 1
     assert reported["recovered"].notna().all() and (reported["recovered"] > 0).all()
     assert reported["recovered"].iloc[-1] == RECOVERED_LAST
 
-    totals = dashboard.totals(frame)
+    totals = series.totals(frame)
     assert (totals.recovered, totals.recovered_as_of) == (RECOVERED_LAST, date(2020, 12, 13))
     assert totals.recoveries_reporting_ended is True
 
@@ -120,44 +116,44 @@ def test_recoveries_never_reported():
         {"date": [date(2020, 1, 1), date(2020, 1, 2)], "cases": [1, 2], "deaths": [0, 0]}
     )
     days["recovered"] = pd.array([0, None], dtype="Int64")
-    assert dashboard.recoveries_period(dashboard.normalise(days)) is None
-    assert dashboard.reported_recoveries(dashboard.normalise(days)).empty
+    assert series.recoveries_period(series.normalise(days)) is None
+    assert series.reported_recoveries(series.normalise(days)).empty
 
 
 def test_case_fatality_rate(frame, chart):
     assert chart.loc[AS_OF, "cfr"] == pytest.approx(536490 / 29569017)
     started = chart[chart["cfr"].notna()].index[0]
-    assert started == frame.loc[frame["cases"] >= dashboard.CFR_MIN_CASES, "date"].iloc[0]
+    assert started == frame.loc[frame["cases"] >= series.CFR_MIN_CASES, "date"].iloc[0]
     assert started == date(2020, 3, 10)
     assert chart.loc[started:, "cfr"].between(0.005, 0.07).all()
 
 
 def test_totals(frame):
-    totals = dashboard.totals(frame)
+    totals = series.totals(frame)
     assert (totals.as_of, totals.cases, totals.deaths) == (AS_OF, *LAST)
     assert totals.days == 420
     assert totals.to_json()["recovered_as_of"] == "2020-12-13"
 
 
 def test_no_rows_yet():
-    empty = dashboard.from_rows([])
-    assert list(dashboard.chart_frame(empty).columns) == dashboard.CHART_COLUMNS
-    assert dashboard.chart_frame(empty).empty
-    assert dashboard.totals(empty).cases is None
-    assert dashboard.recoveries_period(empty) is None
+    empty = series.from_rows([])
+    assert list(series.chart_frame(empty).columns) == series.CHART_COLUMNS
+    assert series.chart_frame(empty).empty
+    assert series.totals(empty).cases is None
+    assert series.recoveries_period(empty) is None
 
 
 def test_a_single_day_renders(frame):
     """One day has no difference, average or recoveries yet: the page says n/a, not an error."""
-    page = report.render_html(report.Snapshot(frame.head(1)), scripts="")
-    assert 'id="as-of">2020-01-22<' in page
-    assert "n/a that day" in page
-    assert "No load has finished yet." in page
+    html = page.render_html(snapshot.Snapshot(frame.head(1)), scripts="")
+    assert 'id="as-of">2020-01-22<' in html
+    assert "n/a that day" in html
+    assert "No load has finished yet." in html
 
 
 def test_one_row_per_day_is_enforced(frame):
     with pytest.raises(ValueError, match="one row per date"):
-        dashboard.normalise(pd.concat([frame, frame.tail(1)]))
+        series.normalise(pd.concat([frame, frame.tail(1)]))
 
 
 # --- The warehouse, the JSON API and the page ----------------------------------------------
@@ -165,24 +161,9 @@ def test_one_row_per_day_is_enforced(frame):
 
 def load(warehouse: Warehouse, frame: pd.DataFrame, as_of: date, run_id: str) -> dict[str, Any]:
     """Load ``frame`` the way the load task does."""
-    import psycopg
-
-    from covid19_etl.load import upsert
-
-    facts = {
-        "run_id": run_id,
-        "logical_date": datetime(as_of.year, as_of.month, as_of.day),
-        "data_interval_start": datetime(as_of.year, as_of.month, as_of.day),
-        "data_interval_end": datetime(as_of.year, as_of.month, as_of.day),
-        "as_of": as_of,
-        "try_number": 1,
-        "nyt_sha256": "n" * 64,
-        "nyt_max_date": as_of,
-        "jhu_sha256": "j" * 64,
-        "jhu_max_date": as_of,
-    }
-    with psycopg.connect(warehouse.url) as connection:
-        return upsert(connection, transform.to_csv_bytes(frame), facts).to_xcom()
+    return load_rows(
+        warehouse.url, transform.to_csv_bytes(frame), as_of, run_id, newest=as_of
+    ).to_xcom()
 
 
 @pytest.fixture
@@ -275,7 +256,7 @@ def test_api_daily_rows_and_range(loaded, client):
     response = client.get("/api/v1/daily")
     assert_documented(response)
     body = response.json()
-    assert body["columns"] == dashboard.CHART_COLUMNS
+    assert body["columns"] == series.CHART_COLUMNS
     assert len(body["rows"]) == 420
     assert body["rows"][-1] == {
         "date": "2021-03-16",
@@ -300,7 +281,7 @@ def test_api_daily_rows_and_range(loaded, client):
 
 def test_api_daily_rows_are_the_chart_columns():
     """The documented row is the chart frame's row: one cannot change without the other."""
-    assert list(web.DailyRow.model_fields) == dashboard.CHART_COLUMNS
+    assert list(web.DailyRow.model_fields) == series.CHART_COLUMNS
 
 
 def test_api_runs_newest_first(loaded, client, frame):
@@ -322,13 +303,13 @@ def test_page_shows_the_warehouse_numbers_and_is_cached(loaded, client):
     first = client.get("/")
     assert first.status_code == 200
     assert first.headers["x-dashboard-cache"] == "miss"
-    page = first.text
-    assert 'id="total-cases" data-value="29569017"' in page
-    assert "29,569,017" in page and "536,490" in page and "6,298,082" in page
-    assert '<script src="static/vendor/vega-embed.min.js"></script>' in page
-    assert 'href="api/v1/summary"' in page
-    specs = json.loads(re.search(r'id="chart-specs">(.*?)</script>', page).group(1))
-    assert list(specs) == list(report.CHART_IDS)
+    served = first.text
+    assert 'id="total-cases" data-value="29569017"' in served
+    assert "29,569,017" in served and "536,490" in served and "6,298,082" in served
+    assert '<script src="static/vendor/vega-embed.min.js"></script>' in served
+    assert 'href="api/v1/summary"' in served
+    specs = json.loads(re.search(r'id="chart-specs">(.*?)</script>', served).group(1))
+    assert list(specs) == list(charts.CHART_IDS)
 
     assert client.get("/").headers["x-dashboard-cache"] == "hit"
     load(loaded, frame_with_one_more_day(), date(2021, 3, 17), "scheduled__2021-03-17")
@@ -350,9 +331,9 @@ def frame_with_one_more_day() -> pd.DataFrame:
 
 
 def test_page_before_the_first_load(warehouse, client):
-    page = client.get("/")
-    assert page.status_code == 200
-    assert 'id="no-data"' in page.text
+    empty = client.get("/")
+    assert empty.status_code == 200
+    assert 'id="no-data"' in empty.text
     assert client.get("/api/v1/summary").json()["totals"]["cases"] is None
 
 
@@ -473,15 +454,15 @@ def test_report_task_writes_a_self_contained_page(loaded, tmp_path):
         "bytes": dated.stat().st_size,
         "rows": 420,
     }
-    page = dated.read_text(encoding="utf-8")
-    assert latest.read_text(encoding="utf-8") == page
-    assert "29,569,017" in page and "536,490" in page and "6,298,082" in page
-    assert "420 inserted" in page
-    assert EXTERNAL.search(page) is None, EXTERNAL.search(page)
-    assert "<script src" not in page and "<link" not in page
-    for name in report.VENDOR_SCRIPTS:  # inlined, byte for byte apart from the map comment
-        assert f"<script>/* {name} */" in page
-    specs = json.loads(re.search(r'id="chart-specs">(.*?)</script>', page).group(1))
+    written = dated.read_text(encoding="utf-8")
+    assert latest.read_text(encoding="utf-8") == written
+    assert "29,569,017" in written and "536,490" in written and "6,298,082" in written
+    assert "420 inserted" in written
+    assert EXTERNAL.search(written) is None, EXTERNAL.search(written)
+    assert "<script src" not in written and "<link" not in written
+    for name in page.VENDOR_SCRIPTS:  # inlined, byte for byte apart from the map comment
+        assert f"<script>/* {name} */" in written
+    specs = json.loads(re.search(r'id="chart-specs">(.*?)</script>', written).group(1))
     values = specs["chart-cumulative-cases"]["data"]["values"]
     assert values[-1] == {"date": "2021-03-16T00:00", "cases": LAST[0]}
     recoveries = specs["chart-recoveries"]["layer"][0]["data"]["values"]
@@ -582,7 +563,7 @@ def test_vendored_vega_is_the_npm_build_altair_targets():
     import altair
 
     manifest = json.loads((VENDOR / "manifest.json").read_text())["files"]
-    assert sorted(manifest) == sorted(report.VENDOR_SCRIPTS)
+    assert sorted(manifest) == sorted(page.VENDOR_SCRIPTS)
     for name, entry in manifest.items():
         assert hashlib.sha256((VENDOR / name).read_bytes()).hexdigest() == entry["sha256"], name
         assert (VENDOR / entry["license"].split()[0]).is_file()
@@ -604,7 +585,7 @@ print(json.dumps({
     "apps": [(a["url_prefix"], a["name"]) for a in plugin.fastapi_apps],
     "views": plugin.external_views,
     "heavy": sorted(m for m in ("pandas", "altair", "psycopg", "psycopg2") if m in sys.modules),
-    "bare_web_module": "web" in sys.modules,
+    "bare_modules": sorted(set(sys.modules) & {"web", "page", "series", "warehouse", "names"}),
 }))
 """
     result = subprocess.run(
@@ -613,9 +594,8 @@ print(json.dumps({
         text=True,
         check=False,
         timeout=120,
-        env={
-            **os.environ,
-            "PYTHONPATH": str(REPO_ROOT / "include"),
+        env={  # as in the api-server: the plugins folder on sys.path, not the DAG folder
+            **{name: value for name, value in os.environ.items() if name != "PYTHONPATH"},
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         },
@@ -629,7 +609,7 @@ print(json.dumps({
     assert view["href"] == "covid19/" and not view["href"].startswith("/")
     assert view["destination"] == "nav" and view["url_route"] == "covid19-us"
     assert found["heavy"] == []
-    assert found["bare_web_module"] is False  # .airflowignore keeps web.py a package module
+    assert found["bare_modules"] == []  # .airflowignore keeps them package modules
 
 
 def test_plugin_files_ship_in_plugins_zip(tmp_path):
@@ -639,12 +619,14 @@ def test_plugin_files_ship_in_plugins_zip(tmp_path):
     bundle = deploy_bundle.build(REPO_ROOT, tmp_path / "out")
     entries = set(bundle.zip_entries())
     assert {
+        "covid19_dashboard_plugin.py",
         "covid19_dashboard/__init__.py",
         "covid19_dashboard/web.py",
         "covid19_dashboard/.airflowignore",
         "covid19_dashboard/static/icon.svg",
-        *(f"covid19_dashboard/static/vendor/{name}" for name in report.VENDOR_SCRIPTS),
-        "covid19_etl/dashboard.py",
-        "covid19_etl/report.py",
+        *(f"covid19_dashboard/static/vendor/{name}" for name in page.VENDOR_SCRIPTS),
+        "covid19_common/names.py",
+        "covid19_common/warehouse.py",
     } <= entries
-    assert Path(report.vendor_dir()) == VENDOR
+    assert not [entry for entry in entries if entry.startswith("covid19_etl/")]
+    assert page.VENDOR_DIR == VENDOR

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from covid19_etl.report import CHART_IDS
+from covid19_dashboard.charts import CHART_IDS
 from tests import dashboard_contract
 from tests.conftest import REPO_ROOT
 from tests.local_airflow import CHROMIUM_FLAGS, LocalAirflow, local_airflow, sign_in, wait_for

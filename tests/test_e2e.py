@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
+import psycopg
 import pytest
 
-from tests.conftest import JHU_2021, NYT_2021, NYT_2023
+from tests.conftest import JHU_2021, NYT_2021, NYT_2023, staged_rows
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
@@ -147,35 +148,20 @@ def test_malformed_source_fails_at_validate_and_changes_nothing(
 
 def preload_days_reading_the_fixtures(warehouse_url: str, days: list[date]) -> None:
     """Loads of ``days`` that read the served fixture files, as the DAG would have."""
-    import psycopg
+    from covid19_etl.load import upsert
+    from covid19_etl.run_facts import RunFacts
+    from covid19_etl.sources import JHU, NYT, daily_totals, read_text_table
 
-    from covid19_etl import load, transform
-    from covid19_etl.sources import read_text_table
-
-    nyt, jhu = NYT_2021.read_bytes(), JHU_2021.read_bytes()
-    newest = {
-        "nyt": transform.nyt_daily(read_text_table(nyt))["date"].max(),
-        "jhu": transform.jhu_us_daily(read_text_table(jhu))["date"].max(),
+    read = {
+        spec.name: {
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "max_date": daily_totals(spec, read_text_table(data))["date"].max(),
+        }
+        for spec, data in ((NYT, NYT_2021.read_bytes()), (JHU, JHU_2021.read_bytes()))
     }
     for day in days:
-        staged = transform.to_csv_bytes(
-            transform.us_daily(read_text_table(nyt), read_text_table(jhu), day)
-        )
-        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        facts = {
-            "run_id": f"scheduled__{day}",
-            "logical_date": start,
-            "data_interval_start": start,
-            "data_interval_end": start + timedelta(days=1),
-            "as_of": day,
-            "try_number": 1,
-            "nyt_sha256": hashlib.sha256(nyt).hexdigest(),
-            "nyt_max_date": newest["nyt"],
-            "jhu_sha256": hashlib.sha256(jhu).hexdigest(),
-            "jhu_max_date": newest["jhu"],
-        }
         with psycopg.connect(warehouse_url) as connection:
-            load.upsert(connection, staged, facts)
+            upsert(connection, staged_rows(day), RunFacts.for_day(day), read)
 
 
 def test_a_frozen_source_is_reported_stale_until_it_moves(

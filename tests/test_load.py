@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import psycopg
 import psycopg2
 import pytest
 
+from covid19_common.warehouse import SourceFreshness, source_freshness
 from covid19_etl import load
+from covid19_etl.run_facts import RunFacts
+from tests.conftest import load_rows, sources_read
 
 pytestmark = pytest.mark.integration
 
@@ -23,31 +26,13 @@ THREE_DAYS = (
 )
 
 
-def facts(
-    run_id: str = "scheduled__2020-12-14",
-    as_of: date = date(2020, 12, 14),
-    nyt: str = "n",
-    jhu: str = "j",
-) -> dict:
-    """A run's facts; ``nyt``/``jhu`` name the file read (its checksum letter)."""
-    start = datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC)
-    return {
-        "run_id": run_id,
-        "logical_date": start,
-        "data_interval_start": start,
-        "data_interval_end": start,
-        "as_of": as_of,
-        "try_number": 1,
-        "nyt_sha256": nyt * 64,
-        "nyt_max_date": date(2020, 12, 14),
-        "jhu_sha256": jhu * 64,
-        "jhu_max_date": date(2020, 12, 14),
-    }
+LOADED_DAY = date(2020, 12, 14)
 
 
-def upsert(url: str, csv: bytes, run_id: str = "run-1", **run: Any) -> load.LoadResult:
-    with psycopg.connect(url) as connection:
-        return load.upsert(connection, csv, facts(run_id, **run))
+def upsert(
+    url: str, csv: bytes, run_id: str = "run-1", day: date = LOADED_DAY, **read: Any
+) -> load.LoadResult:
+    return load_rows(url, csv, day, run_id, newest=LOADED_DAY, **read)
 
 
 def test_first_load_inserts_every_row_and_records_the_run(warehouse):
@@ -114,7 +99,9 @@ def test_psycopg2_connections_work_too(warehouse):
     """The Postgres provider hands out psycopg2 connections with SQLAlchemy 1.x installs."""
     connection = psycopg2.connect(warehouse.url)
     try:
-        result = load.upsert(connection, THREE_DAYS, facts())
+        result = load.upsert(
+            connection, THREE_DAYS, RunFacts.for_day(LOADED_DAY), sources_read(newest=LOADED_DAY)
+        )
     finally:
         connection.close()
 
@@ -158,7 +145,7 @@ def test_load_task_reads_the_staged_file_through_the_connection(warehouse, tmp_p
                 "jhu": {"sha256": "j" * 64, "max_date": "2020-12-13"},
             },
         },
-        facts(),
+        RunFacts.for_day(LOADED_DAY),
     )
 
     assert loaded["inserted"] == 3
@@ -182,26 +169,24 @@ DAY = date(2026, 11, 1)
 
 def test_a_source_serving_the_same_file_counts_its_unchanged_days(warehouse):
     for n in range(4):
-        result = upsert(warehouse.url, THREE_DAYS, run_id=f"day-{n}", as_of=DAY + timedelta(n))
+        result = upsert(warehouse.url, THREE_DAYS, run_id=f"day-{n}", day=DAY + timedelta(n))
 
-    assert result.sources["nyt"] == load.SourceFreshness("2020-12-14", "2026-11-01", 3)
+    assert result.sources["nyt"] == SourceFreshness("2020-12-14", "2026-11-01", 3)
     assert result.sources["jhu"].days_unchanged == 3
 
 
 def test_a_source_that_moves_starts_counting_again_on_its_own(warehouse):
     for n, nyt in enumerate("nnnmm"):
-        result = upsert(
-            warehouse.url, THREE_DAYS, run_id=f"d{n}", as_of=DAY + timedelta(n), nyt=nyt
-        )
+        result = upsert(warehouse.url, THREE_DAYS, run_id=f"d{n}", day=DAY + timedelta(n), nyt=nyt)
 
-    assert result.sources["nyt"] == load.SourceFreshness("2020-12-14", "2026-11-04", 1)
-    assert result.sources["jhu"] == load.SourceFreshness("2020-12-14", "2026-11-01", 4)
+    assert result.sources["nyt"] == SourceFreshness("2020-12-14", "2026-11-04", 1)
+    assert result.sources["jhu"] == SourceFreshness("2020-12-14", "2026-11-01", 4)
 
 
 def test_freshness_is_read_as_of_a_day_not_the_newest_load(warehouse):
     for n, nyt in enumerate("nnmm"):
-        upsert(warehouse.url, THREE_DAYS, run_id=f"d{n}", as_of=DAY + timedelta(n), nyt=nyt)
+        upsert(warehouse.url, THREE_DAYS, run_id=f"d{n}", day=DAY + timedelta(n), nyt=nyt)
 
     with psycopg.connect(warehouse.url) as connection, connection.cursor() as cursor:
-        assert load.source_freshness(cursor, DAY + timedelta(1))["nyt"].days_unchanged == 1
-        assert load.source_freshness(cursor, DAY - timedelta(1)) == {}
+        assert source_freshness(cursor, DAY + timedelta(1))["nyt"].days_unchanged == 1
+        assert source_freshness(cursor, DAY - timedelta(1)) == {}

@@ -1,4 +1,4 @@
-"""Notifications through the Amazon provider's SnsHook against the moto server (real HTTP)."""
+"""Messages, and publishing them through the Amazon provider's SnsHook against the moto server."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from covid19_etl import notify
+from covid19_etl import messages, notify
 
 LOADED = {
     "source_rows": 420,
@@ -44,7 +44,7 @@ def failure_context(error: Exception) -> dict:
 
 
 def test_success_message_has_the_counts_range_and_day():
-    subject, body = notify.success_message(LOADED, "2021-03-16", "scheduled__2021-03-16", 3)
+    subject, body = messages.success_message(LOADED, "2021-03-16", "scheduled__2021-03-16", 3)
 
     assert subject == "[covid19_etl] 2021-03-16: 214 rows updated"
     assert "inserted:  1" in body and "updated:   213" in body and "unchanged: 206" in body
@@ -54,19 +54,19 @@ def test_success_message_has_the_counts_range_and_day():
 
 
 def test_a_source_unchanged_for_the_threshold_is_named_plainly():
-    subject, body = notify.success_message(FROZEN_NYT, "2026-11-04", "scheduled__2026-11-04", 3)
+    subject, body = messages.success_message(FROZEN_NYT, "2026-11-04", "scheduled__2026-11-04", 3)
 
     assert subject == "[covid19_etl] 2026-11-04: 214 rows updated"  # the subject stays as it was
     assert "Stale sources, unchanged for 3 days or more" in body
     assert "NYT us.csv: newest date 2023-03-23, the same file since 2026-11-01 (3 days)." in body
     assert "JHU" not in body.split("Stale sources")[1]
-    _, later_threshold = notify.success_message(FROZEN_NYT, "2026-11-04", "r", 4)
+    _, later_threshold = messages.success_message(FROZEN_NYT, "2026-11-04", "r", 4)
     assert "Stale" not in later_threshold
 
 
 @pytest.mark.parametrize(("raw", "days"), [(None, 3), ("5", 5), ("0", 3), ("soon", 3)])
 def test_the_stale_threshold_comes_from_its_variable(raw, days, monkeypatch):
-    from covid19_etl.settings import stale_after_days
+    from covid19_common.warehouse import stale_after_days
 
     if raw is None:
         monkeypatch.delenv("AIRFLOW_VAR_COVID19_STALE_AFTER_DAYS", raising=False)
@@ -77,7 +77,7 @@ def test_the_stale_threshold_comes_from_its_variable(raw, days, monkeypatch):
 
 @pytest.mark.integration
 def test_notify_task_publishes_to_sns(sns_topic):
-    message_id = notify.run(LOADED, "2021-03-16", "scheduled__2021-03-16")
+    message_id = notify.run(LOADED, date(2021, 3, 16), "scheduled__2021-03-16")
 
     [message] = sns_topic.messages()
     assert message["MessageId"] == message_id
@@ -89,7 +89,7 @@ def test_without_a_topic_the_message_goes_to_the_log(caplog, monkeypatch):
     monkeypatch.delenv("AIRFLOW_VAR_COVID19_SNS_TOPIC_ARN", raising=False)
 
     with caplog.at_level(logging.WARNING, logger="covid19_etl.notify"):
-        assert notify.run(LOADED, "2021-03-16", "scheduled__2021-03-16") is None
+        assert notify.run(LOADED, date(2021, 3, 16), "scheduled__2021-03-16") is None
 
     assert "covid19_sns_topic_arn is not set" in caplog.text
     assert "214 rows updated" in caplog.text
@@ -99,7 +99,7 @@ def test_without_a_topic_the_message_goes_to_the_log(caplog, monkeypatch):
 def test_failure_notifier_publishes_the_error(sns_topic):
     error = Exception("Malformed input from source 'nyt': 1 check(s) failed\n- csv_parses (empty)")
 
-    notify.FailureNotifier().notify(failure_context(error))
+    messages.FailureNotifier().notify(failure_context(error))
 
     [message] = sns_topic.messages()
     assert message["Subject"] == "[covid19_etl] FAILED validate for 2021-03-16"
@@ -116,20 +116,20 @@ def test_a_broken_alert_path_never_hides_the_real_failure(sns_topic, monkeypatch
         '"endpoint_url": "http://127.0.0.1:9", "config_kwargs": {"retries": {"max_attempts": 1}}}}',
     )
 
-    notify.FailureNotifier().notify(failure_context(Exception("boom")))  # does not raise
+    messages.FailureNotifier().notify(failure_context(Exception("boom")))  # does not raise
 
     assert "Could not publish the failure notification" in caplog.text
 
 
 def test_subject_fits_sns_rules():
-    subject = notify._sns_subject("[covid19_etl] FAILED → validate\n" + "x" * 200)
+    subject = messages._sns_subject("[covid19_etl] FAILED → validate\n" + "x" * 200)
 
     assert len(subject) == 100
     assert subject.isascii() and "\n" not in subject
 
 
 def test_long_errors_are_cut_in_the_message():
-    _, body = notify.failure_message(failure_context(Exception("x" * 20000)))
+    _, body = messages.failure_message(failure_context(Exception("x" * 20000)))
 
     assert len(body) < 9000
     assert "the task log has the rest" in body
@@ -153,7 +153,7 @@ DAY = date(2026, 11, 29)
     ],
 )
 def test_a_late_day_names_the_task_it_is_stuck_in(states, task, meaning):
-    subject, body = notify.late_message(DAY, DEADLINE, "scheduled__2026-11-30", states)
+    subject, body = messages.late_message(DAY, DEADLINE, "scheduled__2026-11-30", states)
 
     assert subject == f"[covid19_etl] LATE 2026-11-29: not loaded yet, stuck in {task}"
     assert f"it is stuck in task {task!r}: {meaning}" in body
@@ -163,7 +163,7 @@ def test_a_late_day_names_the_task_it_is_stuck_in(states, task, meaning):
 
 
 def test_a_late_day_without_a_run_says_so():
-    subject, body = notify.late_message(DAY, DEADLINE, None, {})
+    subject, body = messages.late_message(DAY, DEADLINE, None, {})
 
     assert subject == "[covid19_etl] LATE 2026-11-29: not loaded yet, stuck in no run"
     assert "no run exists for it: is the DAG paused, or the scheduler down?" in body

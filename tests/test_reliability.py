@@ -33,9 +33,18 @@ from typing import Any
 import psycopg
 import pytest
 
-from covid19_etl import load, notify, transform
-from covid19_etl.sources import read_text_table
-from tests.conftest import JHU_2021, NYT_2021, NYT_2023, REPO_ROOT
+from covid19_etl import load, notify
+from covid19_etl.run_facts import RunFacts
+from tests.conftest import (
+    JHU_2021,
+    NYT_2021,
+    NYT_2023,
+    REPO_ROOT,
+    clean_us_daily,
+    load_rows,
+    sources_read,
+    staged_rows,
+)
 from tests.corpus import BENIGN, MALFORMED, MalformedCase
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
@@ -128,46 +137,12 @@ RETRY_ACCOUNT = """## How retry-before-advancing works in practice
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def facts(as_of: date, run_id: str = "preload") -> dict[str, Any]:
-    start = datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC)
-    return {
-        "run_id": run_id,
-        "logical_date": start,
-        "data_interval_start": start,
-        "data_interval_end": start + timedelta(days=1),
-        "as_of": as_of,
-        "try_number": 1,
-        "nyt_sha256": "n" * 64,
-        "nyt_max_date": as_of,
-        "jhu_sha256": "j" * 64,
-        "jhu_max_date": as_of,
-    }
-
-
-def staged_rows(as_of: date, nyt: bytes | None = None) -> bytes:
-    frame = transform.us_daily(
-        read_text_table(nyt or NYT_2021.read_bytes()), read_text_table(JHU_2021.read_bytes()), as_of
-    )
-    return transform.to_csv_bytes(frame)
+def facts(day: date, run_id: str = "preload") -> RunFacts:
+    return RunFacts.for_day(day, run_id)
 
 
 def preload(url: str, as_of: date = LOADED_UNTIL) -> load.LoadResult:
-    with psycopg.connect(url) as connection:
-        return load.upsert(connection, staged_rows(as_of), facts(as_of))
-
-
-def clean_us_daily(as_of: date) -> dict[str, tuple]:
-    frame = transform.us_daily(
-        read_text_table(NYT_2021.read_bytes()), read_text_table(JHU_2021.read_bytes()), as_of
-    )
-    return {
-        row.date.isoformat(): (
-            int(row.cases),
-            int(row.deaths),
-            None if row.recovered is None or row.recovered != row.recovered else int(row.recovered),
-        )
-        for row in frame.astype(object).where(frame.notna(), None).itertuples()
-    }
+    return load_rows(url, staged_rows(as_of), as_of, "preload")
 
 
 def failed_task(dag_run: Any) -> str:
@@ -523,13 +498,7 @@ def test_database_unavailable_at_load(warehouse, monkeypatch, tmp_path):
 
     try:
         load.run(
-            {
-                "url": f"file://{staged}",
-                "sources": {
-                    "nyt": {"sha256": "n", "max_date": "2021-03-10"},
-                    "jhu": {"sha256": "j", "max_date": "2021-03-10"},
-                },
-            },
+            {"url": f"file://{staged}", "sources": sources_read()},
             facts(date(2021, 3, 11)),
         )
         observed = "loaded"
@@ -551,8 +520,7 @@ def test_connection_killed_inside_the_load_transaction(warehouse):
 
     def doomed_load() -> None:
         try:
-            with psycopg.connect(warehouse.url) as connection:
-                load.upsert(connection, staged_rows(date(2021, 3, 16)), facts(date(2021, 3, 16)))
+            load_rows(warehouse.url, staged_rows(date(2021, 3, 16)), date(2021, 3, 16))
         except psycopg.Error as err:
             errors.append(err)
 
@@ -564,8 +532,7 @@ def test_connection_killed_inside_the_load_transaction(warehouse):
     worker.join(timeout=30)
     unchanged = warehouse.dump() == before
     stop_slowing_down(warehouse.url)
-    with psycopg.connect(warehouse.url) as connection:
-        retry = load.upsert(connection, staged_rows(date(2021, 3, 16)), facts(date(2021, 3, 16)))
+    retry = load_rows(warehouse.url, staged_rows(date(2021, 3, 16)), date(2021, 3, 16))
 
     record(
         "faults: database",
@@ -588,6 +555,7 @@ def test_statement_timeout_rolls_back(warehouse):
                 connection,
                 staged_rows(date(2021, 3, 16)),
                 facts(date(2021, 3, 16)),
+                sources_read(),
                 statement_timeout="500ms",
             )
         observed = "committed"
@@ -601,18 +569,10 @@ def test_statement_timeout_rolls_back(warehouse):
 
 KILLABLE_LOAD = """
 import sys
-from datetime import UTC, date, datetime
-import psycopg
-sys.path.insert(0, {include!r})
-from covid19_etl import load
-start = datetime(2021, 3, 16, tzinfo=UTC)
-facts = dict(
-    run_id="killed", logical_date=start, data_interval_start=start, data_interval_end=start,
-    as_of=date(2021, 3, 16), try_number=1, nyt_sha256="n", nyt_max_date=None, jhu_sha256="j",
-    jhu_max_date=None,
-)
-with psycopg.connect({url!r}) as connection:
-    load.upsert(connection, open({staged!r}, "rb").read(), facts)
+from datetime import date
+sys.path[:0] = {paths!r}
+from tests.conftest import load_rows
+load_rows({url!r}, open({staged!r}, "rb").read(), date(2021, 3, 16), "killed")
 """
 
 
@@ -623,7 +583,9 @@ def test_worker_killed_during_load(warehouse, tmp_path):
     staged = tmp_path / "staged.csv"
     staged.write_bytes(staged_rows(date(2021, 3, 16)))
     code = KILLABLE_LOAD.format(
-        include=str(REPO_ROOT / "include"), url=warehouse.url, staged=str(staged)
+        paths=[str(REPO_ROOT / folder) for folder in ("dags", "plugins", ".")],
+        url=warehouse.url,
+        staged=str(staged),
     )
     worker = subprocess.Popen([sys.executable, "-c", code], env={**os.environ})
     wait_for_sleeping_load(warehouse.url)
@@ -633,8 +595,7 @@ def test_worker_killed_during_load(warehouse, tmp_path):
     unchanged = warehouse.dump() == before
 
     # The rerun (what a cleared task does) waits for the orphan to roll back, then loads.
-    with psycopg.connect(warehouse.url) as connection:
-        load.upsert(connection, staged_rows(date(2021, 3, 16)), facts(date(2021, 3, 16), "rerun"))
+    load_rows(warehouse.url, staged_rows(date(2021, 3, 16)), date(2021, 3, 16), "rerun")
 
     equal = warehouse.us_daily() == clean_us_daily(date(2021, 3, 16))
     record(
@@ -652,8 +613,7 @@ def test_two_loads_at_once_never_interleave(warehouse):
     results: dict[int, load.LoadResult] = {}
 
     def load_as_of(run: int, day: date) -> None:
-        with psycopg.connect(warehouse.url) as connection:
-            results[run] = load.upsert(connection, staged_rows(day), facts(day, f"run-{run}"))
+        results[run] = load_rows(warehouse.url, staged_rows(day), day, f"run-{run}")
 
     threads = [threading.Thread(target=load_as_of, args=(run, date(2021, 3, 16))) for run in (1, 2)]
     for thread in threads:
@@ -683,12 +643,12 @@ def test_sns_unavailable_at_notify(warehouse, sns_topic, monkeypatch):
         '"endpoint_url": "http://127.0.0.1:9", "config_kwargs": {"retries": {"max_attempts": 1}}}}',
     )
     try:
-        notify.run(loaded_result, "2021-03-16", "scheduled__2021-03-16")
+        notify.run(loaded_result, date(2021, 3, 16), "scheduled__2021-03-16")
         first = "published"
     except Exception:
         first = "failed (retryable)"
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", healthy_connection)
-    notify.run(loaded_result, "2021-03-16", "scheduled__2021-03-16")  # Airflow's retry
+    notify.run(loaded_result, date(2021, 3, 16), "scheduled__2021-03-16")  # Airflow's retry
     [message] = sns_topic.messages()
 
     record(
@@ -759,7 +719,8 @@ def execute_calls_with_built_sql(path: Path) -> list[str]:
 def test_sql_is_built_with_parameters_only():
     built = [
         place
-        for path in sorted((REPO_ROOT / "include" / "covid19_etl").rglob("*.py"))
+        for folder in ("dags", "plugins")
+        for path in sorted((REPO_ROOT / folder).rglob("*.py"))
         for place in execute_calls_with_built_sql(path)
     ]
     record("security", "SQL built from strings at call sites", "none", ", ".join(built) or "none")

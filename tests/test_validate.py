@@ -9,7 +9,8 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from pandas.testing import assert_frame_equal
 
-from covid19_etl import load, transform, validate
+from covid19_common import warehouse
+from covid19_etl import transform, validate
 from covid19_etl.sources import JHU, NYT, read_text_table
 from covid19_etl.validate import (
     MAX_MULTIPLE_OF_PREVIOUS_MAX,
@@ -371,7 +372,7 @@ def test_the_failed_task_log_opens_on_the_summary_without_gx_chatter(
     for source, data in files.items():
         (tmp_path / source).write_bytes(data)
         raw[source] = {"url": f"file://{tmp_path / source}", "fetched_at": f"{FETCHED}T12:00:00"}
-    monkeypatch.setattr(load, "newest_loaded_date", lambda: None)
+    monkeypatch.setattr(warehouse, "newest_loaded_date", lambda: None)
     caplog.set_level(logging.INFO)
 
     with pytest.raises(AirflowFailException):

@@ -3,7 +3,7 @@
 Routes (all but ``/static`` need an Airflow login that may read the ``covid19_etl`` DAG):
 
 * ``GET /covid19/``: the page, the same one the ``report`` task writes (charts by
-  :mod:`covid19_etl.report`), with Vega loaded from ``/covid19/static/vendor``;
+  :mod:`covid19_dashboard.page`), with Vega loaded from ``/covid19/static/vendor``;
 * ``GET /covid19/api/v1/summary``, ``/api/v1/daily``, ``/api/v1/runs``: the same data as JSON
   (see docs/dashboard.md); ``/api/v1/openapi.json`` describes them: every parameter, every
   answer (200, 401, 403, 422, 503) and its body, from the pydantic models below, so the
@@ -36,7 +36,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from covid19_etl.settings import DAG_ID
+from covid19_common.names import DAG_ID
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +97,16 @@ _page_cache = _PageCache()
 
 def _snapshot(as_of: date | None = None, runs: int = 1, with_fingerprint: bool = False) -> Any:
     """Read the warehouse (read-only); 503 if it cannot be reached."""
-    from covid19_etl import report
-    from covid19_etl.settings import stale_after_days
+    from covid19_common.warehouse import read_only_cursor, stale_after_days
+    from covid19_dashboard.snapshot import fingerprint_of, read_snapshot
 
     threshold = stale_after_days()
     try:
-        with report.read_only_cursor() as cursor:
-            fingerprint = (report.fingerprint(cursor), threshold) if with_fingerprint else None
+        with read_only_cursor() as cursor:
+            fingerprint = (fingerprint_of(cursor), threshold) if with_fingerprint else None
             if with_fingerprint and (cached := _page_cache.get(fingerprint)) is not None:
                 return fingerprint, cached
-            snapshot = report.read_snapshot(cursor, as_of, runs=runs, stale_after_days=threshold)
+            snapshot = read_snapshot(cursor, as_of, runs=runs, stale_after_days=threshold)
     except HTTPException:
         raise
     except Exception as err:
@@ -127,12 +127,12 @@ def _links() -> str:
 
 def page(request: Request) -> HTMLResponse:
     """The dashboard page."""
-    from covid19_etl import report
+    from covid19_dashboard.page import linked_scripts, render_html
 
     fingerprint, found = _snapshot(with_fingerprint=True)
     if isinstance(found, str):
         return HTMLResponse(found, headers={"X-Dashboard-Cache": "hit"})
-    html = report.render_html(found, scripts=report.linked_scripts("static/vendor"), links=_links())
+    html = render_html(found, scripts=linked_scripts("static/vendor"), links=_links())
     _page_cache.put(fingerprint, html)
     return HTMLResponse(html, headers={"X-Dashboard-Cache": "miss"})
 
@@ -276,12 +276,12 @@ FAILURES: dict[int | str, dict[str, Any]] = {
 
 def summary() -> Summary:
     """Current totals, the recoveries reporting period and the last successful load."""
-    from covid19_etl import dashboard
+    from covid19_dashboard import series
 
     snapshot = _snapshot()
-    period = dashboard.recoveries_period(snapshot.frame) if len(snapshot.frame) else None
+    period = series.recoveries_period(snapshot.frame) if len(snapshot.frame) else None
     return Summary(
-        totals=Totals.model_validate(dashboard.totals(snapshot.frame)),
+        totals=Totals.model_validate(series.totals(snapshot.frame)),
         recoveries_reported=Period.model_validate(period) if period else None,
         last_load=snapshot.last_run,
         sources=[
@@ -303,14 +303,14 @@ def daily(days: Annotated[DayRange, Query()]) -> Daily:
     Computed over the whole series, then cut to `start`..`end`, so the first rows of a range
     have their real differences and averages. `start` after `end` is a 422, as is a date not
     written YYYY-MM-DD."""
-    from covid19_etl import dashboard
+    from covid19_dashboard import series
 
-    chart = dashboard.chart_frame(_snapshot().frame)
+    chart = series.chart_frame(_snapshot().frame)
     if days.start:
         chart = chart[chart["date"] >= days.start]
     if days.end:
         chart = chart[chart["date"] <= days.end]
-    return Daily(columns=dashboard.CHART_COLUMNS, rows=dashboard.records(chart))
+    return Daily(columns=series.CHART_COLUMNS, rows=series.records(chart))
 
 
 def runs(

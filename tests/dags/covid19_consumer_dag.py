@@ -10,7 +10,7 @@ from typing import Any
 
 from airflow.sdk import dag, task
 
-from covid19_etl.settings import us_daily_asset
+from covid19_common.assets import us_daily_asset
 
 US_DAILY = us_daily_asset()  # the same Asset object covid19_etl declares as its load's outlet
 

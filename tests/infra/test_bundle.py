@@ -36,28 +36,33 @@ def _sha(path: Path) -> str:
 # ---------------------------------------------------------------------------------------------
 # Layout
 # ---------------------------------------------------------------------------------------------
-def test_dags_prefix_holds_only_the_dag_files(bundle: deploy_bundle.Bundle) -> None:
-    keys = [a.key for a in bundle.dags]
-    assert "dags/covid19_etl_dag.py" in keys
-    assert all(
-        k.startswith("dags/") and (k.endswith(".py") or k.endswith(".airflowignore")) for k in keys
-    )
-    assert not any("covid19_etl/" in k for k in keys), (
-        "the package ships in plugins.zip, not in dags/"
-    )
+def shipped_files(folder: Path) -> set[str]:
+    return {
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in {".pyc", ".pyo"}
+    }
 
 
-def test_plugins_zip_has_the_package_at_its_root(bundle: deploy_bundle.Bundle) -> None:
+def test_dags_prefix_holds_the_dag_files_and_the_pipeline_package(
+    bundle: deploy_bundle.Bundle,
+) -> None:
+    keys = {a.key for a in bundle.dags}
+    assert {
+        "dags/covid19_etl_dag.py",
+        "dags/covid19_etl_watchdog_dag.py",
+        "dags/.airflowignore",
+        "dags/covid19_etl/__init__.py",
+        "dags/covid19_etl/sql/001_create_tables.sql",
+    } <= keys
+    assert keys == {f"dags/{name}" for name in shipped_files(SOURCE / "dags")}
+
+
+def test_plugins_zip_has_the_plugins_folder_at_its_root(bundle: deploy_bundle.Bundle) -> None:
     entries = bundle.zip_entries()
-    assert "covid19_etl/__init__.py" in entries
-    for source in ("include", "plugins"):
-        base = SOURCE / source
-        files = {
-            p.relative_to(base).as_posix()
-            for p in (base.rglob("*") if base.is_dir() else [])
-            if p.is_file() and "__pycache__" not in p.parts and p.suffix not in {".pyc", ".pyo"}
-        }
-        assert files <= set(entries), f"every file under {source}/ is in the zip"
+    assert shipped_files(SOURCE / "plugins") <= set(entries)
+    assert "covid19_dashboard_plugin.py" in entries and "covid19_common/names.py" in entries
+    assert not [e for e in entries if e.startswith("covid19_etl/")], "the pipeline is in dags/"
     assert not any("__pycache__" in e or e.endswith((".pyc", ".pyo")) for e in entries)
     assert entries == sorted(entries)
 
@@ -77,7 +82,7 @@ def test_plugins_zip_carries_the_constraints_requirements_txt_names(
 
     # A file requirements.txt names but the repository lacks would fail MWAA's install.
     repo = tmp_path / "repo"
-    for folder in ("dags", "include", "plugins"):
+    for folder in ("dags", "plugins"):
         shutil.copytree(SOURCE / folder, repo / folder)
     (repo / "requirements.txt").write_text(
         '--constraint "${AIRFLOW_HOME}/plugins/constraints/missing.txt"\npandas\n'
@@ -99,22 +104,15 @@ def test_cache_files_never_reach_the_zip(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     (repo / "dags").mkdir(parents=True)
     (repo / "dags" / "d.py").write_text("x = 1\n")
-    pkg = repo / "include" / "covid19_etl"
-    (pkg / "__pycache__").mkdir(parents=True)
-    (pkg / "__init__.py").write_text("")
-    (pkg / "__pycache__" / "x.cpython-312.pyc").write_bytes(b"\0")
-    (pkg / "stale.pyc").write_bytes(b"\0")
-    (repo / "plugins" / "covid19_dashboard").mkdir(parents=True)
-    (repo / "plugins" / "covid19_dashboard" / "__init__.py").write_text("")
+    for folder in (repo / "dags" / "covid19_etl", repo / "plugins" / "covid19_dashboard"):
+        (folder / "__pycache__").mkdir(parents=True)
+        (folder / "__init__.py").write_text("")
+        (folder / "__pycache__" / "x.cpython-312.pyc").write_bytes(b"\0")
+        (folder / "stale.pyc").write_bytes(b"\0")
     (repo / "requirements.txt").write_text("pandas\n")
     built = deploy_bundle.build(repo, tmp_path / "out")
-    assert built.zip_entries() == ["covid19_dashboard/__init__.py", "covid19_etl/__init__.py"]
-
-    # include/ and plugins/ must not both provide a path: one would silently shadow the other.
-    (repo / "plugins" / "covid19_etl").mkdir()
-    (repo / "plugins" / "covid19_etl" / "__init__.py").write_text("")
-    with pytest.raises(deploy_bundle.DeployError, match="twice"):
-        deploy_bundle.build(repo, tmp_path / "out2")
+    assert built.zip_entries() == ["covid19_dashboard/__init__.py"]
+    assert [a.key for a in built.dags] == ["dags/covid19_etl/__init__.py", "dags/d.py"]
 
 
 def test_dry_run_prints_the_exact_s3_layout(tmp_path: Path) -> None:
@@ -147,7 +145,7 @@ def test_dry_run_prints_the_exact_s3_layout(tmp_path: Path) -> None:
         objects[-2:] == [f"{bucket}/plugins.zip", f"{bucket}/requirements.txt"]
         and all(o.startswith(f"{bucket}/dags/") for o in objects[:-2])
     )
-    assert "  covid19_etl/__init__.py" in lines
+    assert "  covid19_dashboard_plugin.py" in lines
     assert "Dry run: nothing was uploaded." in lines
 
     as_json = subprocess.run(
@@ -180,15 +178,17 @@ IMPORT_CHECK = textwrap.dedent(
     import json, os, sys
     import airflow  # settings.initialize() appends the plugins folder to sys.path, as on MWAA
     from airflow import plugins_manager
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow.dag_processing.dagbag import BundleDagBag
 
     # What every MWAA component does first: load the plugins from the unzipped plugins.zip.
     plugin_names = sorted(p["name"] for p in plugins_manager.get_plugin_info())
     plugin_errors = plugins_manager.get_import_errors()
     heavy = sorted(m for m in ("pandas", "great_expectations", "altair") if m in sys.modules)
 
-    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
-    import covid19_etl
+    # As the dag-processor parses the bundle: its folder goes on sys.path.
+    dags = os.environ["AIRFLOW__CORE__DAGS_FOLDER"]
+    bag = BundleDagBag(dag_folder=dags, bundle_path=dags, bundle_name="dags-folder")
+    import covid19_common, covid19_etl
     dag = bag.dags.get("covid19_etl")
     print(json.dumps({
         "import_errors": {k: str(v) for k, v in bag.import_errors.items()},
@@ -196,6 +196,7 @@ IMPORT_CHECK = textwrap.dedent(
         "tasks": sorted(dag.task_ids) if dag else [],
         "start_date": dag.start_date.isoformat() if dag else None,
         "covid19_etl_file": covid19_etl.__file__,
+        "covid19_common_file": covid19_common.__file__,
         "plugins": plugin_names,
         "plugin_errors": {k: str(v) for k, v in plugin_errors.items()},
         "heavy_after_plugins": heavy,
@@ -220,7 +221,7 @@ def test_dag_imports_from_the_built_layout_alone(
         zf.extractall(plugins)
     shutil.copytree(bundle.root / "dags", dags, dirs_exist_ok=True)
 
-    # A clean environment: no PYTHONPATH (so not the repository's include/), nothing from the
+    # A clean environment: no PYTHONPATH (so not the repository's folders), nothing from the
     # developer's Airflow setup, the folders MWAA would use.
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -251,15 +252,14 @@ def test_dag_imports_from_the_built_layout_alone(
     assert result["dag_ids"] == ["covid19_etl", "covid19_etl_watchdog"]
     assert result["tasks"] == ["extract", "load", "notify", "report", "transform", "validate"]
     assert result["start_date"].startswith("2026-11-01")
-    # The loader imports every .py under the plugins folder; the package must not be among them
-    # (the zip's root .airflowignore), or each component would import pandas and GX at start.
+    # The loader imports every .py under the plugins folder that no .airflowignore excludes:
+    # only the plugin file, or each component would import pandas and Altair at start.
     assert result["plugins"] == ["covid19_dashboard"]
     assert result["plugin_errors"] == {}
     assert result["heavy_after_plugins"] == []
-    assert Path(result["covid19_etl_file"]).is_relative_to(plugins), result["covid19_etl_file"]
-    assert not any(
-        p in {str(REPO_ROOT / "include"), str(SOURCE / "include")} for p in result["sys_path"]
-    )
+    assert Path(result["covid19_etl_file"]).is_relative_to(dags), result["covid19_etl_file"]
+    assert Path(result["covid19_common_file"]).is_relative_to(plugins)
+    assert not {str(SOURCE / "dags"), str(SOURCE / "plugins")} & set(result["sys_path"])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
-"""Names other tools rely on, and the settings read from Airflow at run time.
+"""The pipeline's settings: environment variables read while the DAG files are parsed, and
+Airflow Variables read at run time.
 
-Parse-time code (the DAG file) may only use :func:`start_date_from_env` and the constants; the
-Airflow Variables are read by :func:`load_settings`, which runs inside a task.
+Parse-time code (the DAG files) uses the ``*_from_env`` functions; the Variables are read by
+:func:`load_settings`, which runs inside a task. The names other tools rely on are in
+:mod:`covid19_common.names`, the asset in :mod:`covid19_common.assets`.
 """
 
 from __future__ import annotations
@@ -11,24 +13,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from airflow.sdk import Asset
+from covid19_common.names import VAR_JHU_URL, VAR_NYT_URL, VAR_RAW_ROOT
 
 log = logging.getLogger(__name__)
-
-DAG_ID = "covid19_etl"
-WAREHOUSE_CONN_ID = "covid19_warehouse"
-AWS_CONN_ID = "aws_default"
-SCHEMA = "covid19"
-
-VAR_NYT_URL = "covid19_nyt_url"
-VAR_JHU_URL = "covid19_jhu_url"
-VAR_RAW_ROOT = "covid19_raw_root"
-VAR_SNS_TOPIC_ARN = "covid19_sns_topic_arn"
-VAR_STALE_AFTER_DAYS = "covid19_stale_after_days"
-DEFAULT_STALE_AFTER_DAYS = 3
 
 DEFAULT_NYT_URL = "https://raw.githubusercontent.com/nytimes/covid-19-data/master/us.csv"
 DEFAULT_JHU_URL = (
@@ -36,10 +24,6 @@ DEFAULT_JHU_URL = (
     "time-series-19-covid-combined.csv"
 )
 
-US_DAILY_ASSET = "covid19.us_daily"  # the asset other DAGs schedule on, by name
-WAREHOUSE_LOCATION_ENV = "COVID19_WAREHOUSE_LOCATION"
-DEFAULT_WAREHOUSE_LOCATION = "localhost:5432/covid19"
-TASKS = ("extract", "validate", "transform", "load", "notify", "report")  # in pipeline order
 
 START_DATE_ENV = "COVID19_ETL_START_DATE"
 # The first run loads the whole history as of its day, so catch-up does not need to start in
@@ -143,51 +127,16 @@ class Settings:
     nyt_url: str
     jhu_url: str
     raw_root: str
-    sns_topic_arn: str | None
 
     def source_url(self, source: str) -> str:
         """The URL a source is downloaded from."""
         return {"nyt": self.nyt_url, "jhu": self.jhu_url}[source]
 
 
-def us_daily_asset(environ: Mapping[str, str] = os.environ) -> Asset:
-    """The asset ``covid19.us_daily``, at ``postgres://host:port/database/covid19/us_daily`` (the
-    postgres provider's URI convention). Other DAGs schedule on this same object.
-
-    Assets are declared when DAG files are parsed, where the warehouse connection must not be
-    read, so the deployment names the warehouse's address in ``COVID19_WAREHOUSE_LOCATION``
-    (``host:port/database``; Terraform sets it on MWAA).
-    """
-    from airflow.sdk import Asset
-
-    location = environ.get(WAREHOUSE_LOCATION_ENV, "").strip() or DEFAULT_WAREHOUSE_LOCATION
-    return Asset(name=US_DAILY_ASSET, uri=f"postgres://{location}/{SCHEMA}/us_daily")
-
-
 def default_raw_root(environ: Mapping[str, str] = os.environ) -> str:
     """A local archive under ``$AIRFLOW_HOME`` for machines where no Variable is set."""
     home = environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
     return f"file://{os.path.abspath(home)}/covid19/raw"
-
-
-def stale_after_days() -> int:
-    """After how many days of the same file a source is reported stale (Variable, run time)."""
-    from airflow.sdk import Variable
-
-    raw = Variable.get(VAR_STALE_AFTER_DAYS, default=None)
-    try:
-        days = int(raw) if raw not in (None, "") else DEFAULT_STALE_AFTER_DAYS
-    except ValueError:
-        days = 0
-    if days < 1:
-        log.warning(
-            "Variable %s must be a whole number of days >= 1, not %r; using %d",
-            VAR_STALE_AFTER_DAYS,
-            raw,
-            DEFAULT_STALE_AFTER_DAYS,
-        )
-        return DEFAULT_STALE_AFTER_DAYS
-    return days
 
 
 def load_settings() -> Settings:
@@ -202,5 +151,4 @@ def load_settings() -> Settings:
         nyt_url=Variable.get(VAR_NYT_URL, default=DEFAULT_NYT_URL),
         jhu_url=Variable.get(VAR_JHU_URL, default=DEFAULT_JHU_URL),
         raw_root=raw_root.rstrip("/"),
-        sns_topic_arn=Variable.get(VAR_SNS_TOPIC_ARN, default=None) or None,
     )

@@ -3,8 +3,8 @@
 Every function takes the warehouse's rows as a frame of ``date, cases, deaths, recovered``
 (cumulative totals, one row per day, ``recovered`` <NA> where JHU did not report it) and
 returns plain data. Nothing here reads a database, draws a chart or imports Airflow; the charts
-and the HTML are built from these results in :mod:`covid19_etl.report`, and the Airflow UI
-plugin serves them as JSON.
+and the HTML are built from these results in :mod:`covid19_dashboard.charts` and
+:mod:`covid19_dashboard.page`, and the web app serves them as JSON.
 
 The rules, one function each:
 

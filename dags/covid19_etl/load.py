@@ -14,12 +14,15 @@ Any failure rolls everything back: the warehouse stays exactly as it was.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import date
 from importlib import resources
 from typing import Any
 
-from covid19_etl.settings import SCHEMA, WAREHOUSE_CONN_ID
+from covid19_common.names import SCHEMA
+from covid19_common.warehouse import SourceFreshness, source_freshness
+from covid19_etl.run_facts import RunFacts
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,6 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.schema_migrations (
 APPLIED_SQL = f"SELECT version FROM {SCHEMA}.schema_migrations"
 RECORD_MIGRATION_SQL = f"INSERT INTO {SCHEMA}.schema_migrations (version, name) VALUES (%s, %s)"
 SPAN_SQL = f"SELECT count(*), min(date), max(date) FROM {SCHEMA}.us_daily"
-NEWEST_SQL = f"SELECT max(date) FROM {SCHEMA}.us_daily"
 
 # The staging key is built after the COPY (one sorted build instead of an index insert per
 # row); a staged file with a repeated date still fails the load there.
@@ -98,54 +100,6 @@ INSERT INTO {SCHEMA}.etl_runs (
     %(jhu_max_date)s
 )
 """
-
-
-def _freshness_sql(source: str) -> str:
-    """Since which day (as_of) the latest load on or before ``%(as_of)s`` has read the same file
-    of ``source`` (same checksum, same newest date), with no other file read in between."""
-    return f"""
-WITH latest AS (
-    SELECT as_of, {source}_sha256 AS sha256, {source}_max_date AS newest
-    FROM {SCHEMA}.etl_runs WHERE as_of <= %(as_of)s ORDER BY as_of DESC, id DESC LIMIT 1
-), last_other AS (
-    SELECT max(run.as_of) AS as_of FROM {SCHEMA}.etl_runs AS run, latest
-    WHERE run.as_of <= latest.as_of
-      AND (run.{source}_sha256, run.{source}_max_date)
-          IS DISTINCT FROM (latest.sha256, latest.newest)
-)
-SELECT latest.newest, min(run.as_of), latest.as_of
-FROM {SCHEMA}.etl_runs AS run, latest, last_other
-WHERE run.as_of <= latest.as_of AND run.as_of > coalesce(last_other.as_of, '-infinity'::date)
-GROUP BY latest.newest, latest.as_of
-"""
-
-
-# One constant statement per source; the only identifiers are the fixed column names.
-FRESHNESS_SQL = {source: _freshness_sql(source) for source in ("nyt", "jhu")}
-
-
-@dataclass(frozen=True)
-class SourceFreshness:
-    """How long a source has served the same file: same checksum, same newest date."""
-
-    newest_date: str | None
-    unchanged_since: str  # the as_of of the first load that read this file
-    days_unchanged: int  # from unchanged_since to the as_of it was computed for
-
-
-def source_freshness(cursor: Any, as_of: date) -> dict[str, SourceFreshness]:
-    """Each source's freshness as of the latest load on or before ``as_of`` (none: empty)."""
-    found = {}
-    for source, sql in FRESHNESS_SQL.items():
-        cursor.execute(sql, {"as_of": as_of})
-        if row := cursor.fetchone():
-            newest, since, latest = row
-            found[source] = SourceFreshness(
-                newest_date=newest.isoformat() if newest else None,
-                unchanged_since=since.isoformat(),
-                days_unchanged=(latest - since).days,
-            )
-    return found
 
 
 @dataclass(frozen=True)
@@ -210,15 +164,21 @@ def copy_csv(cursor: Any, sql: str, data: bytes) -> None:
 def upsert(
     connection: Any,
     staged_csv: bytes,
-    facts: dict[str, Any],
+    run: RunFacts,
+    sources: Mapping[str, Mapping[str, Any]],
     statement_timeout: str = STATEMENT_TIMEOUT,
 ) -> LoadResult:
     """Load ``staged_csv`` (``date,cases,deaths,recovered`` with a header) in one transaction.
 
-    ``facts`` holds the ``etl_runs`` columns: run_id, logical_date, data_interval_start/end, as_of,
-    try_number, and each source's checksum and newest date (nyt_sha256, nyt_max_date, ...).
-    Commits on success; rolls back on any error.
+    ``sources`` says which file of each source the rows came from: ``{"nyt": {"sha256": ...,
+    "max_date": ...}, "jhu": ...}``, as the transform task hands it on. Commits on success;
+    rolls back on any error.
     """
+    read = {
+        f"{source}_{fact}": facts[fact]
+        for source, facts in sources.items()
+        for fact in ("sha256", "max_date")
+    }
     try:
         with connection.cursor() as cursor:
             # SET LOCAL takes no parameters; set_config(..., is_local => true) is the same.
@@ -231,7 +191,7 @@ def upsert(
             cursor.execute(STAGE_KEY_SQL)
             cursor.execute("SELECT count(*) FROM us_daily_stage")
             source_rows = cursor.fetchone()[0]
-            cursor.execute(UPSERT_SQL, {"run_id": facts["run_id"]})
+            cursor.execute(UPSERT_SQL, {"run_id": run.run_id})
             inserted, updated = cursor.fetchone()
             cursor.execute(SPAN_SQL)
             table_rows, min_date, max_date = cursor.fetchone()
@@ -244,8 +204,8 @@ def upsert(
                 "min_date": min_date.isoformat() if min_date else None,
                 "max_date": max_date.isoformat() if max_date else None,
             }
-            cursor.execute(RUN_SQL, {**facts, **counts})
-            result = LoadResult(**counts, sources=source_freshness(cursor, facts["as_of"]))
+            cursor.execute(RUN_SQL, {**run.as_row(), **read, **counts})
+            result = LoadResult(**counts, sources=source_freshness(cursor, run.as_of))
         connection.commit()
     except BaseException:
         connection.rollback()
@@ -253,45 +213,15 @@ def upsert(
     return result
 
 
-def newest_loaded_date() -> date | None:
-    """The newest date in ``covid19.us_daily``; None before the first load. Read-only."""
-    connection = warehouse_connection()
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.us_daily",))
-            if not cursor.fetchone()[0]:
-                return None
-            cursor.execute(NEWEST_SQL)
-            return cursor.fetchone()[0]
-    finally:
-        connection.rollback()
-        connection.close()
-
-
-def warehouse_connection() -> Any:
-    """A DB-API connection to the ``covid19_warehouse`` connection, autocommit off."""
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-    connection = PostgresHook(postgres_conn_id=WAREHOUSE_CONN_ID).get_conn()
-    connection.autocommit = False
-    return connection
-
-
-def run(staged: dict[str, Any], run_facts: dict[str, Any]) -> dict[str, Any]:
-    """The ``load`` task: read the staged CSV and upsert it.
-
-    ``run_facts`` describes the DAG run (see :func:`upsert`); each source's checksum and newest
-    date come with ``staged``.
-    """
+def run(staged: dict[str, Any], run: RunFacts) -> dict[str, Any]:
+    """The ``load`` task: read the staged CSV and upsert it, as the run ``run``."""
+    from covid19_common.warehouse import connection
     from covid19_etl.storage import read_bytes
 
-    facts = dict(run_facts)
-    for source, read in staged["sources"].items():
-        facts[f"{source}_sha256"], facts[f"{source}_max_date"] = read["sha256"], read["max_date"]
-    connection = warehouse_connection()
+    opened = connection()
     try:
-        result = upsert(connection, read_bytes(staged["url"]), facts)
+        result = upsert(opened, read_bytes(staged["url"]), run, staged["sources"])
     finally:
-        connection.close()
-    log.info("Loaded as of %s: %s", run_facts["as_of"], result)
+        opened.close()
+    log.info("Loaded as of %s: %s", run.as_of, result)
     return result.to_xcom()

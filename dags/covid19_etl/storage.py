@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from covid19_etl.settings import AWS_CONN_ID
+from covid19_common.names import AWS_CONN_ID
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath

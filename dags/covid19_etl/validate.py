@@ -354,7 +354,7 @@ def run(raw: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """
     from airflow.sdk.exceptions import AirflowFailException
 
-    from covid19_etl.load import newest_loaded_date
+    from covid19_common.warehouse import newest_loaded_date
     from covid19_etl.storage import read_bytes
 
     warehouse_newest = newest_loaded_date()

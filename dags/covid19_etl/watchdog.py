@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, date, datetime, time, timedelta
 
-from covid19_etl.settings import DAG_ID
+from covid19_common.names import DAG_ID
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def run(window_start: datetime, window_end: datetime) -> list[str]:
     """The watchdog task: alert for each day due in the window that has not loaded."""
     from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
-    from covid19_etl.notify import late_message, publish, topic_arn
+    from covid19_etl.messages import late_message, publish
     from covid19_etl.settings import landing_deadline_from_env, start_date_from_env
 
     after = landing_deadline_from_env()
@@ -61,6 +61,6 @@ def run(window_start: datetime, window_end: datetime) -> list[str]:
             log.info("%s landed before its deadline, %s", day, deadline_of(day, after))
             continue
         run_id, states = next(iter(runs.items()), (None, {}))
-        publish(*late_message(day, deadline_of(day, after), run_id, states), topic_arn())
+        publish(*late_message(day, deadline_of(day, after), run_id, states))
         late.append(day.isoformat())
     return late

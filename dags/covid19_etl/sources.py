@@ -12,6 +12,8 @@ import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from covid19_common.names import SOURCE_TITLES
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -42,7 +44,7 @@ class SourceSpec:
 
 NYT = SourceSpec(
     name="nyt",
-    title="NYT us.csv",
+    title=SOURCE_TITLES["nyt"],
     date_column="date",
     count_columns=("cases", "deaths"),
     # 30 KB at its last update (2023-03-23), ~27 bytes a day: 100 KiB is ten years of rows,
@@ -51,7 +53,7 @@ NYT = SourceSpec(
 )
 JHU = SourceSpec(
     name="jhu",
-    title="JHU time-series-19-covid-combined.csv",
+    title=SOURCE_TITLES["jhu"],
     date_column="Date",
     count_columns=("Confirmed", "Recovered", "Deaths"),
     other_columns=("Country/Region", "Province/State"),

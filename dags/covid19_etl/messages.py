@@ -1,13 +1,16 @@
-"""Notify step and failure alerts: SNS through the Amazon provider, or the task log.
+"""Every message the pipeline sends, and how: SNS through the Amazon provider, or the task log.
 
-Success: a subject and a message with the inserted / updated / unchanged counts, the date range
-the table now covers, and the run's logical date. Failure (any task): the task, the run and the
-error; for malformed input the error is the validation summary naming source, check and rows.
+* success (the ``notify`` task): the inserted / updated / unchanged counts, the date range the
+  table now covers, and the sources that stopped moving;
+* failure (any task, through :class:`FailureNotifier`): the task, the day, the error (for
+  malformed input, the validation summary naming source, check and rows) and the next step;
+* late (the watchdog): a day not loaded by its deadline, and the task it is stuck in;
+* report not written (the ``report`` task's last try).
 
-With no topic configured (Variable ``covid19_sns_topic_arn`` unset), the message goes to the
-task log with a warning and nothing fails: a laptop run needs no AWS account.
+With no topic configured (Variable ``covid19_sns_topic_arn`` unset), a message goes to the task
+log with a warning and nothing fails: a laptop run needs no AWS account.
 
-Cheap to import: the DAG file imports :class:`FailureNotifier` at parse time; boto3 is only
+Cheap to import: the DAG files import :class:`FailureNotifier` at parse time; boto3 is only
 imported when a message is really published.
 """
 
@@ -20,8 +23,8 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
-from covid19_etl.settings import AWS_CONN_ID, DAG_ID, TASKS, VAR_SNS_TOPIC_ARN
-from covid19_etl.sources import SOURCES
+from covid19_common.names import AWS_CONN_ID, DAG_ID, TASKS, VAR_SNS_TOPIC_ARN
+from covid19_common.warehouse import stale_lines
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +48,10 @@ def topic_arn() -> str | None:
     return Variable.get(VAR_SNS_TOPIC_ARN, default=None) or None
 
 
-def publish(subject: str, message: str, target_arn: str | None) -> str | None:
-    """Publish to SNS and return the message id; without a topic, log the message instead."""
+def publish(subject: str, message: str) -> str | None:
+    """Publish to the topic and return the message id; without a topic, log the message."""
     subject = _sns_subject(subject)
+    target_arn = topic_arn()
     if not target_arn:
         log.warning(
             "Variable %s is not set: not publishing to SNS. The message would have been:\n%s\n\n%s",
@@ -70,16 +74,6 @@ def _sns_subject(subject: str) -> str:
     return printable[:SUBJECT_LIMIT]
 
 
-def stale_sources(loaded: dict[str, Any], stale_after_days: int) -> list[str]:
-    """One line per source that has served the same file for ``stale_after_days`` or more."""
-    return [
-        f"{SOURCES[source].title}: newest date {fresh['newest_date']}, the same file since "
-        f"{fresh['unchanged_since']} ({fresh['days_unchanged']} days)."
-        for source, fresh in loaded.get("sources", {}).items()
-        if fresh["days_unchanged"] >= stale_after_days
-    ]
-
-
 def success_message(
     loaded: dict[str, Any], logical_date: str, run_id: str, stale_after_days: int
 ) -> tuple[str, str]:
@@ -98,7 +92,7 @@ def success_message(
         f"({loaded['table_rows']} days).",
         "",
     ]
-    if stale := stale_sources(loaded, stale_after_days):
+    if stale := stale_lines(loaded.get("sources", {}), stale_after_days):
         lines += [
             f"Stale sources, unchanged for {stale_after_days} days or more "
             "(the upstream may have stopped publishing):",
@@ -177,6 +171,27 @@ def late_message(
     return subject, "\n".join([*lines, "", *NEXT_STEP])
 
 
+def report_not_written_message(
+    loaded: dict[str, Any], as_of: date, run_id: str, error: BaseException
+) -> tuple[str, str]:
+    """Subject and body when the report's last try failed: the data is loaded, the page is not."""
+    subject = f"[{DAG_ID}] REPORT NOT WRITTEN for {as_of.isoformat()}"
+    body = "\n".join(
+        [
+            f"The {DAG_ID} run for {as_of.isoformat()} loaded the warehouse "
+            f"({loaded.get('inserted', '?')} inserted, {loaded.get('updated', '?')} updated),",
+            "but the static HTML report could not be written, on the last try:",
+            "",
+            f"{type(error).__name__}: {error}",
+            "",
+            f"Run: {run_id}",
+            "The pipeline goes on (the report task is marked skipped); the next run writes",
+            "a fresh report. Clear this task in the Airflow UI to write this one again.",
+        ]
+    )
+    return subject, body
+
+
 class FailureNotifier(BaseNotifier):
     """``on_failure_callback`` for every task: publish what failed and what to do, never raise."""
 
@@ -187,15 +202,6 @@ class FailureNotifier(BaseNotifier):
     def notify(self, context: Any) -> None:
         """Publish the failure; a broken alert path is logged, not raised over the real error."""
         try:
-            subject, body = failure_message(context, self.next_step)
-            publish(subject, body, topic_arn())
+            publish(*failure_message(context, self.next_step))
         except Exception:
             log.exception("Could not publish the failure notification")
-
-
-def run(loaded: dict[str, Any], logical_date: str, run_id: str) -> str | None:
-    """The ``notify`` task: publish the success message; return the SNS message id."""
-    from covid19_etl.settings import stale_after_days
-
-    subject, body = success_message(loaded, logical_date, run_id, stale_after_days())
-    return publish(subject, body, topic_arn())

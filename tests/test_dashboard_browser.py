@@ -18,15 +18,15 @@ import sys
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
+from local_stack import LocalAirflow, local_airflow, wait_for
 
 from covid19_dashboard.charts import CHART_IDS
 from tests import dashboard_contract
+from tests.browser import sign_in
 from tests.conftest import REPO_ROOT
-from tests.local_airflow import CHROMIUM_FLAGS, LocalAirflow, local_airflow, sign_in, wait_for
 
 if str(REPO_ROOT / "plugins") not in sys.path:  # as Airflow does in every component
     sys.path.append(str(REPO_ROOT / "plugins"))
@@ -36,7 +36,6 @@ from covid19_dashboard import web  # once the plugins folder is on sys.path
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.e2e]
 
 DAG_ID = "covid19_etl"
-DOCS = REPO_ROOT / "docs"
 VIEWPORT = {"width": 1400, "height": 1600}  # the whole page, all six charts, in one screenshot
 
 # The total ink of each chart's data marks, as the browser drew them.
@@ -66,14 +65,6 @@ def airflow() -> Any:
         run = wait_for("the first run to finish", finished, timeout_s=240)
         assert run["state"] == "success", run
         yield up
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    path = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    if not Path(path).exists():
-        pytest.fail(f"Chromium not found at {path}: run `make browser` (apt package chromium)")
-    return path
 
 
 def warehouse_totals(up: LocalAirflow) -> tuple[str, int, int, int]:
@@ -161,54 +152,44 @@ def test_the_json_api_keeps_its_contract_on_the_api_server(airflow):
     assert "No issues found" in run.stdout
 
 
-def test_the_page_in_the_airflow_ui(airflow, chromium):
-    from playwright.sync_api import sync_playwright
-
+def test_the_page_in_the_airflow_ui(airflow, browser, screenshots):
     expected = warehouse_totals(airflow)
     errors: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport=VIEWPORT)
-        sign_in(page, airflow)
-        # From here on, nothing may log an error (before login, the UI's own probe of
-        # /ui/config answers 401, as it should).
-        page.on("console", lambda m: m.type == "error" and errors.append(f"{m.text} {m.location}"))
-        page.on("pageerror", lambda error: errors.append(str(error)))
+    page = browser.new_page(viewport=VIEWPORT)
+    sign_in(page, airflow)
+    # From here on, nothing may log an error (before login, the UI's own probe of /ui/config
+    # answers 401, as it should).
+    page.on("console", lambda m: m.type == "error" and errors.append(f"{m.text} {m.location}"))
+    page.on("pageerror", lambda error: errors.append(str(error)))
 
-        page.get_by_role("link", name="COVID-19 US").click()
-        page.wait_for_url("**/plugin/covid19-us")
-        frame = page.frame_locator("iframe[title='COVID-19 US']")
-        try:
-            check_dashboard(frame, expected)
-        finally:  # what the browser showed, to see why when it fails
-            DOCS.mkdir(exist_ok=True)
-            page.screenshot(path=str(DOCS / "dashboard-airflow.png"))
-        browser.close()
+    page.get_by_role("link", name="COVID-19 US").click()
+    page.wait_for_url("**/plugin/covid19-us")
+    frame = page.frame_locator("iframe[title='COVID-19 US']")
+    try:
+        check_dashboard(frame, expected)
+    finally:  # what the browser showed, to see why when it fails
+        page.screenshot(path=str(screenshots / "dashboard-airflow.png"))
+        page.close()
     assert errors == []
 
 
-def test_the_static_report(airflow, chromium):
-    from playwright.sync_api import sync_playwright
-
+def test_the_static_report(airflow, browser, screenshots):
     expected = warehouse_totals(airflow)
     latest = airflow.reports / "latest.html"
     [dated] = airflow.reports.glob("*/us_daily.html")
     assert latest.read_bytes() == dated.read_bytes()
     errors: list[str] = []
     requests: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.set_default_timeout(60_000)
-        page.on("console", lambda m: m.type == "error" and errors.append(f"{m.text} {m.location}"))
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.on("request", lambda request: requests.append(request.url))
-        page.goto(latest.as_uri())
-        try:
-            check_dashboard(page, expected)
-        finally:
-            DOCS.mkdir(exist_ok=True)
-            page.screenshot(path=str(DOCS / "dashboard-report.png"), full_page=True)
-        browser.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.set_default_timeout(60_000)
+    page.on("console", lambda m: m.type == "error" and errors.append(f"{m.text} {m.location}"))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(latest.as_uri())
+    try:
+        check_dashboard(page, expected)
+    finally:
+        page.screenshot(path=str(screenshots / "dashboard-report.png"), full_page=True)
+        page.close()
     assert errors == []
     assert [url for url in requests if not url.startswith(("file:", "data:", "blob:"))] == []

@@ -19,8 +19,6 @@ Public role gets a 403 and an anonymous visitor the login page. Screenshots go t
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -31,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from local_stack import LocalAirflow, local_airflow, wait_for
 
 from covid19_etl.settings import retry_schedule
 from tests.conftest import AWS_CLIENT_ARGS, Topic, clean_us_daily, create_topic
-from tests.local_airflow import CHROMIUM_FLAGS, LocalAirflow, local_airflow, wait_for
 from tests.test_dashboard_browser import VIEWPORT, check_dashboard, warehouse_totals
 
 pytestmark = [
@@ -103,14 +101,6 @@ def stack(moto_endpoint: str) -> Iterator[MwaaStack]:
         assert run["state"] == "success", run
         s3 = boto3.client("s3", endpoint_url=moto_endpoint, **AWS_CLIENT_ARGS)
         yield MwaaStack(up, day, run["dag_run_id"], topic, s3)
-
-
-@pytest.fixture(scope="module")
-def screenshots() -> Path:
-    folder = Path(os.environ.get("MWAA_PROFILE_SCREENSHOTS") or tempfile.mkdtemp(prefix="mwaa-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"MWAA profile screenshots: {folder}")
-    return folder
 
 
 def task_instances(stack: MwaaStack) -> dict[str, dict[str, Any]]:
@@ -237,38 +227,30 @@ def sign_in(page: Any, stack: MwaaStack, user: str) -> None:
 
 
 def test_the_page_in_chromium_for_admin_public_and_anonymous(
-    stack: MwaaStack, screenshots: Path
+    stack: MwaaStack, browser: Any, screenshots: Path
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
-    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    assert Path(chromium).exists(), f"no Chromium at {chromium}: run `make browser`"
     expected = warehouse_totals(stack.airflow)
     errors: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+    admin = browser.new_page(viewport=VIEWPORT)
+    sign_in(admin, stack, "admin")
+    admin.on("pageerror", lambda error: errors.append(str(error)))
+    admin.get_by_role("link", name="COVID-19 US").click()
+    admin.wait_for_url("**/plugin/covid19-us")
+    try:
+        check_dashboard(admin.frame_locator("iframe[title='COVID-19 US']"), expected)
+    finally:
+        admin.screenshot(path=str(screenshots / "mwaa-dashboard-admin.png"))
 
-        admin = browser.new_page(viewport=VIEWPORT)
-        sign_in(admin, stack, "admin")
-        admin.on("pageerror", lambda error: errors.append(str(error)))
-        admin.get_by_role("link", name="COVID-19 US").click()
-        admin.wait_for_url("**/plugin/covid19-us")
-        try:
-            check_dashboard(admin.frame_locator("iframe[title='COVID-19 US']"), expected)
-        finally:
-            admin.screenshot(path=str(screenshots / "mwaa-dashboard-admin.png"))
+    public = browser.new_page()
+    sign_in(public, stack, "public")
+    response = public.goto(f"{stack.airflow.base_url}/covid19/")
+    public.screenshot(path=str(screenshots / "mwaa-dashboard-public-403.png"))
+    assert response is not None and response.status == 403
+    assert FORBIDDEN in public.locator("body").inner_text()
 
-        public = browser.new_page()
-        sign_in(public, stack, "public")
-        response = public.goto(f"{stack.airflow.base_url}/covid19/")
-        public.screenshot(path=str(screenshots / "mwaa-dashboard-public-403.png"))
-        assert response is not None and response.status == 403
-        assert FORBIDDEN in public.locator("body").inner_text()
-
-        anonymous = browser.new_page()
-        anonymous.goto(f"{stack.airflow.base_url}/covid19/")
-        anonymous.screenshot(path=str(screenshots / "mwaa-login.png"))
-        assert "/auth/login/" in anonymous.url
-        assert anonymous.locator("#username").is_visible()
-        browser.close()
+    anonymous = browser.new_page()
+    anonymous.goto(f"{stack.airflow.base_url}/covid19/")
+    anonymous.screenshot(path=str(screenshots / "mwaa-login.png"))
+    assert "/auth/login/" in anonymous.url
+    assert anonymous.locator("#username").is_visible()
     assert errors == []

@@ -24,19 +24,19 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import threading
 import time
 import urllib.error
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
+from local_stack import LocalAirflow, local_airflow, wait_for
 from werkzeug import Request, Response
 
+from tests.browser import sign_in
 from tests.conftest import (
     JHU_2021,
     NYT_2021,
@@ -46,7 +46,6 @@ from tests.conftest import (
     clean_us_daily,
     create_topic,
 )
-from tests.local_airflow import CHROMIUM_FLAGS, LocalAirflow, local_airflow, sign_in, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.e2e]
 
@@ -54,7 +53,6 @@ DAG = "/api/v2/dags/covid19_etl"
 CONSUMER = "/api/v2/dags/covid19_consumer"
 CONSUMERS = str(REPO_ROOT / "tests" / "dags")
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
-DOCS = REPO_ROOT / "docs"
 TASKS = ("extract", "validate", "transform", "load", "notify", "report")
 DAYS = 7
 # Compressed for the test: 90 s instead of 3 hours; retries then wait 1 s, 1 s, 2 s ... 15 s.
@@ -392,31 +390,23 @@ def test_a_consumer_dag_runs_on_every_load_and_reads_its_counts(story):
     assert history[0][1:] == (420, 0, 0)
 
 
-def test_browser_shows_every_day_green_in_the_grid(story):
+def test_browser_shows_every_day_green_in_the_grid(story, browser, screenshots):
     """Headless Chromium signs in and opens the last day's run beside the grid."""
-    from playwright.sync_api import sync_playwright
-
-    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    if not Path(chromium).exists():
-        pytest.fail(f"Chromium not found at {chromium}: run `make browser` (apt package chromium)")
     last_run = story.runs()[story.days[-1]]["dag_run_id"]
     errors: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        sign_in(page, story.airflow)
-        page.goto(f"{story.airflow.base_url}/dags/covid19_etl/runs/{last_run}")
-        rows = {task: page.get_by_role("row").filter(has_text=task).first for task in TASKS}
-        try:
-            for row in rows.values():
-                row.wait_for()
-        finally:  # what the browser showed, to see why when it fails
-            DOCS.mkdir(exist_ok=True)
-            page.screenshot(path=str(DOCS / "airflow-grid.png"))
-        states = {task: row.inner_text() for task, row in rows.items()}
-        grid_cells = page.locator(f"[id^='grid-{last_run}-']").count()
-        browser.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    sign_in(page, story.airflow)
+    page.goto(f"{story.airflow.base_url}/dags/covid19_etl/runs/{last_run}")
+    rows = {task: page.get_by_role("row").filter(has_text=task).first for task in TASKS}
+    try:
+        for row in rows.values():
+            row.wait_for()
+    finally:  # what the browser showed, to see why when it fails
+        page.screenshot(path=str(screenshots / "airflow-grid.png"))
+    states = {task: row.inner_text() for task, row in rows.items()}
+    grid_cells = page.locator(f"[id^='grid-{last_run}-']").count()
+    page.close()
     assert all("Success" in text for text in states.values()), states
     assert grid_cells == len(TASKS)
     assert errors == []

@@ -1,7 +1,9 @@
-"""Start the one-command local Airflow (``scripts/run_local.py``) for a test, and stop it.
+"""Start ``scripts/run_local.py`` in the background, talk to it, and stop it: for the tests and
+the benchmarks.
 
-The same launcher a developer runs with ``make run``: embedded PostgreSQL, the real scheduler,
-dag-processor, triggerer and api-server, on fresh state in a temporary folder and a free port.
+The same launcher a developer runs with ``make run`` (embedded PostgreSQL, the real scheduler,
+dag-processor, triggerer and api-server, or the MWAA profile), on fresh state in a temporary
+folder and a free port, driven through the REST API as the UI drives it.
 """
 
 from __future__ import annotations
@@ -21,14 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import REPO_ROOT
-
-# Set by tests/conftest.py for the in-process tests; the launcher chooses its own.
-LAUNCHER_OWNED = (
-    "AIRFLOW_HOME",
-    "AIRFLOW__CORE__DAGS_FOLDER",
-    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
-)
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Airflow settings of the calling process (the tests' own Airflow home, a developer's
+# Variables) never leak into the stack: it gets only what the caller passes.
+CALLER_OWNED = ("AIRFLOW_HOME", "AIRFLOW__", "AIRFLOW_VAR_", "AIRFLOW_CONN_")
 
 
 def free_port() -> int:
@@ -95,7 +93,7 @@ class LocalAirflow:
         token = self.token() if token is None else token
         if token:
             request.add_header("Authorization", f"Bearer {token}")
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (http only)
             return json.loads(response.read() or b"null")
 
     def get(self, path: str, token: str | None = None) -> Any:
@@ -120,9 +118,8 @@ def local_airflow(
     # A short path: PostgreSQL's Unix socket lives in the state folder.
     state = Path(tempfile.mkdtemp(prefix="c19run-"))
     port = free_port()
-    full_env = {**os.environ, **env}
-    for name in LAUNCHER_OWNED:
-        full_env.pop(name, None)
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(CALLER_OWNED)}
+    full_env = {**inherited, **env}
     log_path = state / "run_local.log"
     with log_path.open("wb") as output:
         launcher = subprocess.Popen(
@@ -156,26 +153,3 @@ def local_airflow(
         except subprocess.TimeoutExpired:
             launcher.kill()
         print(log_path.read_text()[-3000:])
-
-
-# As the probe of this machine kind recommends: no sandbox as root, and none of Chromium's
-# background connections, which the closed network refuses.
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def sign_in(page: Any, airflow: LocalAirflow) -> None:
-    """Log into the Airflow UI as the local admin, as a person would."""
-    page.set_default_timeout(90_000)  # a loaded 2-core CI machine renders slowly
-    page.goto(airflow.base_url + "/", wait_until="networkidle")
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(airflow.password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/auth/login" not in url)

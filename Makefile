@@ -3,7 +3,10 @@
 #   make run       the whole product locally: warehouse, Airflow UI on :8080, the DAG running
 #                  (SOURCES=sample serves the bundled real files over local HTTP; PORT=8080;
 #                  MWAA=1 runs the deploy bundle the way MWAA 3.3.1 does, see README)
-#   make test      lint + the whole test suite (what CI runs: .ci/run)
+#   make test      lint + the whole test suite (what CI runs: .ci/run); writes no tracked file
+#   make test-fast the unit and quick integration tests (no stacks, browser, installs or
+#                  reliability cases): a couple of minutes
+#   make docs      regenerate docs/reliability.md and the screenshots in docs/ from real runs
 #   make install   the locked environment in .venv (uv, Python 3.12), nothing else
 #   make browser   Debian's chromium, for the browser tests (apt; root or sudo)
 #   make lint      ruff check and format check
@@ -29,7 +32,7 @@ SOURCES ?= upstream
 PORT ?= 8080
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help install browser lint test run
+.PHONY: help install browser lint test test-fast docs run
 
 help:
 	@grep -E '^#   make' $(MAKEFILE_LIST) | sed 's/^.*#   //'
@@ -56,9 +59,17 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; \
 	fi
 
-# The full run also rewrites docs/reliability.md (tests/test_reliability.py).
 test: install lint browser
-	RELIABILITY_REPORT=docs/reliability.md $(PY) -m pytest
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not slow and not e2e and not reliability"
+
+# The cases behind docs/reliability.md and every screenshot in docs/, and nothing else.
+DOCUMENTED_TESTS := tests/test_bad_input.py tests/test_faults.py tests/test_security.py \
+	tests/test_recovery.py tests/test_dashboard_browser.py tests/test_mwaa_profile.py
+docs: install browser
+	RELIABILITY_REPORT=docs/reliability.md SCREENSHOTS=docs $(PY) -m pytest $(DOCUMENTED_TESTS)
 
 run: install
 	$(PY) scripts/run_local.py --sources $(SOURCES) --port $(PORT) $(if $(MWAA),--profile mwaa --uv $(UV))

@@ -49,8 +49,37 @@ os.environ.update(
 )
 
 
+# Whether this run holds every case of the reliability report (tests/reliability_report.py).
+_REPORT_COMPLETE = pytest.StashKey[bool]()
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if any(item.get_closest_marker("reliability") for item in items):
+        items[0].config.stash[_REPORT_COMPLETE] = False
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    from tests.reliability_report import MODULES
+
+    collected = {Path(item.path).name for item in session.items}
+    whole_modules = not any("::" in arg for arg in session.config.args)
+    # An xdist worker sees every item collected but runs only some of them.
+    in_one_process = not hasattr(session.config, "workerinput")
+    session.config.stash[_REPORT_COMPLETE] = (
+        session.config.stash.get(_REPORT_COMPLETE, True)
+        and whole_modules
+        and in_one_process
+        and set(MODULES) <= collected
+    )
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Remove the throwaway Airflow home."""
+    """Write the reliability report when asked to and complete; remove the Airflow home."""
+    from tests.reliability_report import ROWS, write_report
+
+    target = os.environ.get("RELIABILITY_REPORT")
+    if target and session.config.stash.get(_REPORT_COMPLETE, False):
+        write_report(ROWS, REPO_ROOT / target, session.testsfailed)
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
 
 
@@ -169,6 +198,14 @@ def clean_us_daily(as_of: date, nyt: Path = NYT_2021) -> dict[str, tuple[int, in
     }
 
 
+# The history every bad-input and fault case starts from; the failing run is for the day after.
+LOADED_UNTIL = date(2021, 3, 10)
+
+
+def preload(url: str, as_of: date = LOADED_UNTIL) -> LoadResult:
+    return load_rows(url, staged_rows(as_of), as_of, "preload")
+
+
 # --- HTTP sources ----------------------------------------------------------------------------
 
 
@@ -198,6 +235,21 @@ class Sources:
 @pytest.fixture
 def sources(httpserver: Any) -> Sources:
     return Sources(httpserver)
+
+
+@pytest.fixture
+def loaded(
+    sources: Sources,
+    warehouse: Warehouse,
+    raw_root: Path,
+    sns_topic: Topic,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Warehouse:
+    """History up to LOADED_UNTIL in the warehouse, the clean files served, the topic drained."""
+    preload(warehouse.url)
+    sources.use(monkeypatch, nyt=NYT_2021.read_bytes(), jhu=JHU_2021.read_bytes())
+    sns_topic.messages()
+    return warehouse
 
 
 @pytest.fixture

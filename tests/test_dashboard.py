@@ -390,6 +390,31 @@ def test_the_auth_manager_decides(loaded, monkeypatch, allowed, status):
     assert asked == ["abc", ("GET", "covid19_etl", "someone")]
 
 
+def test_a_person_without_access_is_told_what_to_ask_for(monkeypatch):
+    """The page, unlike the API, answers a signed-in user without access in HTML."""
+    import airflow.api_fastapi.app as airflow_app
+    import airflow.api_fastapi.core_api.security as security
+    from fastapi.testclient import TestClient
+
+    async def get_user(request, oauth_token, bearer_credentials):
+        return "public user"
+
+    class AuthManager:
+        def is_authorized_dag(self, *, method, details, user):
+            return False
+
+    monkeypatch.setattr(security, "get_user", get_user)
+    monkeypatch.setattr(airflow_app, "get_auth_manager", AuthManager)
+    client = TestClient(web.create_app(), headers={"Authorization": "Bearer abc"})
+    page, api = client.get("/"), client.get("/api/v1/summary")
+
+    assert page.status_code == api.status_code == 403
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Forbidden: cannot read DAG covid19_etl" in page.text
+    assert "Ask an Airflow admin for a role that can read it" in page.text
+    assert api.json() == {"detail": "Forbidden: cannot read DAG covid19_etl"}
+
+
 # --- The API's contract: its OpenAPI document ------------------------------------------------
 
 

@@ -22,6 +22,7 @@ security module are imported inside the handlers.
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 import threading
@@ -73,6 +74,18 @@ async def authorized(
     ):
         raise HTTPException(status_code=403, detail=f"Forbidden: cannot read DAG {DAG_ID}")
     return user
+
+
+NO_ACCESS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>COVID-19 US: no access</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 3rem auto">
+<h1>No access to the COVID-19 US page</h1>
+<p>{detail}.</p>
+<p>You are signed in, but your role may not read the <code>{dag_id}</code> DAG, which this page
+shows. Ask an Airflow admin for a role that can read it (on Amazon MWAA: Viewer, User, Op or
+Admin; the Public role cannot).</p>
+</body></html>
+"""
 
 
 class _PageCache:
@@ -132,9 +145,9 @@ def page(request: Request) -> HTMLResponse:
     fingerprint, found = _snapshot(with_fingerprint=True)
     if isinstance(found, str):
         return HTMLResponse(found, headers={"X-Dashboard-Cache": "hit"})
-    html = render_html(found, scripts=linked_scripts("static/vendor"), links=_links())
-    _page_cache.put(fingerprint, html)
-    return HTMLResponse(html, headers={"X-Dashboard-Cache": "miss"})
+    rendered = render_html(found, scripts=linked_scripts("static/vendor"), links=_links())
+    _page_cache.put(fingerprint, rendered)
+    return HTMLResponse(rendered, headers={"X-Dashboard-Cache": "miss"})
 
 
 # --- The JSON API's models: the document's schemas, and what the handlers return ---------------
@@ -334,9 +347,13 @@ def create_app() -> FastAPI:
     guard = [Depends(authorized)]
 
     @app.exception_handler(HTTPException)
-    async def _login_for_pages(request: Request, exc: HTTPException) -> Any:
-        # A person opening the page without a session goes to the login page and comes back.
-        if exc.status_code == 401 and request.url.path.rstrip("/").endswith(URL_PREFIX):
+    async def _pages_for_people(request: Request, exc: HTTPException) -> Any:
+        """A person opening the page without a session goes to the login page and comes back;
+        one signed in without access is told what to ask for. The API answers in JSON."""
+        # The page is the app's root: URL_PREFIX where Airflow mounts it, "" in a bare app.
+        if request.url.path.rstrip("/") != request.scope.get("root_path", "").rstrip("/"):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        if exc.status_code == 401:
             try:
                 from airflow.api_fastapi.app import get_auth_manager
 
@@ -344,6 +361,9 @@ def create_app() -> FastAPI:
                 return RedirectResponse(login, status_code=303)
             except Exception:  # no auth manager (tests): plain 401
                 log.debug("No login page to redirect to", exc_info=True)
+        if exc.status_code == 403:
+            text = NO_ACCESS_PAGE.format(detail=html.escape(str(exc.detail)), dag_id=DAG_ID)
+            return HTMLResponse(text, status_code=403)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
 
     app.add_api_route("/", page, methods=["GET"], dependencies=guard, include_in_schema=False)

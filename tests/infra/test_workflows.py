@@ -138,6 +138,25 @@ def test_deploy_runs_on_main_through_oidc_and_uploads_the_bundle() -> None:
     )
 
 
+def _filter_regex(pattern: str) -> re.Pattern[str]:
+    """A GitHub path filter as a regex: ** crosses folders, * does not."""
+    parts = re.split(r"(\*\*|\*)", pattern)
+    body = "".join(".*" if p == "**" else "[^/]*" if p == "*" else re.escape(p) for p in parts)
+    return re.compile(body + r"\Z")
+
+
+def test_deploy_path_filters_name_files_that_exist() -> None:
+    """A push that changes the bundle triggers the deploy: every filter matches a tracked file
+    (the pipeline moved from include/ to dags/ once, and a stale filter fails silently)."""
+    tracked = run(["git", "ls-files"]).stdout.splitlines()
+    assert "dags/covid19_etl/__init__.py" in tracked, "git ls-files lists the repository"
+    paths = _load(DEPLOY)["on"]["push"]["paths"]
+    stale = [p for p in paths if not any(_filter_regex(p).match(f) for f in tracked)]
+    assert not stale, f"deploy.yml path filters that match no file: {stale}"
+    for needed in ("dags/**", "plugins/**", "requirements.txt", "scripts/deploy_bundle.py"):
+        assert needed in paths, needed
+
+
 @pytest.mark.parametrize("path", [CI, DEPLOY], ids=lambda p: p.name)
 def test_actions_are_pinned_to_a_version(path) -> None:
     for step in _uses(_load(path)):

@@ -12,13 +12,20 @@ variable "aws_region" {
 }
 
 variable "name" {
-  description = "Project name; resources are named <name>-<environment>-*."
+  description = "Project name; resources are named <name>-<environment>-* (the two together at most 19 characters)."
   type        = string
   default     = "covid19-etl"
 
+  # <name>-<environment> names the RDS instance (no "--", no trailing "-"), the bucket, the
+  # MWAA environment, the KMS alias, the SNS topic and the IAM roles: the modules take it as is.
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,14}$", var.name))
-    error_message = "name must be 2-15 lower-case letters, digits or '-', starting with a letter."
+    condition     = can(regex("^[a-z][a-z0-9-]{0,13}[a-z0-9]$", var.name)) && !strcontains(var.name, "--")
+    error_message = "name must be 2-15 lower-case letters, digits or single '-', starting with a letter and not ending with '-'."
+  }
+
+  validation {
+    condition     = length("${var.name}-${var.environment}") <= 19
+    error_message = "name and environment together (<name>-<environment>) must be at most 19 characters: the database's monitoring role is named <name>-<environment>-warehouse-rds-mon-* and IAM allows 38 characters before the generated suffix."
   }
 }
 
@@ -86,7 +93,7 @@ variable "availability_zones" {
 
   validation {
     condition     = length(var.availability_zones) == 0 || (length(var.availability_zones) == 2 && length(distinct(var.availability_zones)) == 2)
-    error_message = "availability_zones must be empty or list exactly two different zones."
+    error_message = "availability_zones must be empty or list exactly two different zones (MWAA needs two subnets in two zones)."
   }
 }
 
@@ -137,7 +144,7 @@ variable "airflow_version" {
 
   validation {
     condition     = can(regex("^3\\.[0-9]+\\.[0-9]+$", var.airflow_version))
-    error_message = "airflow_version must be an Airflow 3 version such as 3.3.1."
+    error_message = "airflow_version must be an Airflow 3 version such as 3.3.1 (the DAG uses the Airflow 3 SDK)."
   }
 }
 
@@ -203,7 +210,7 @@ variable "mwaa_weekly_maintenance_window_start" {
 
   validation {
     condition     = can(regex("^(MON|TUE|WED|THU|FRI|SAT|SUN):([01][0-9]|2[0-3]):(00|30)$", var.mwaa_weekly_maintenance_window_start))
-    error_message = "mwaa_weekly_maintenance_window_start must look like SUN:03:00."
+    error_message = "mwaa_weekly_maintenance_window_start must look like SUN:03:00 (minutes 00 or 30)."
   }
 }
 
@@ -256,6 +263,11 @@ variable "extra_airflow_configuration_options" {
   default     = {}
 
   validation {
+    condition     = alltrue([for k in keys(var.extra_airflow_configuration_options) : can(regex("^[a-z]+([a-z0-9._]*[a-z0-9_]+)?$", k))])
+    error_message = "Configuration option keys must look like section.key in lower case."
+  }
+
+  validation {
     condition     = alltrue([for k in keys(var.extra_airflow_configuration_options) : !startswith(k, "secrets.")])
     error_message = "The secrets.* options are managed by this configuration."
   }
@@ -271,7 +283,7 @@ variable "secrets_prefix" {
 
   validation {
     condition     = can(regex("^airflow(/[A-Za-z0-9_-]+)*$", var.secrets_prefix))
-    error_message = "secrets_prefix must be \"airflow\" or start with \"airflow/\"."
+    error_message = "secrets_prefix must be \"airflow\" or start with \"airflow/\" (the execution role may read airflow/* only)."
   }
 }
 
@@ -296,7 +308,7 @@ variable "db_engine_version" {
 
   validation {
     condition     = can(regex("^1[3-9](\\.[0-9]+)?$", var.db_engine_version))
-    error_message = "db_engine_version must be a PostgreSQL version from 13 on, e.g. \"17\"."
+    error_message = "db_engine_version must be a PostgreSQL version from 13 on, e.g. \"17\" or \"17.5\"."
   }
 }
 
@@ -334,8 +346,8 @@ variable "db_max_allocated_storage" {
   default     = 100
 
   validation {
-    condition     = var.db_max_allocated_storage > var.db_allocated_storage
-    error_message = "db_max_allocated_storage must be above db_allocated_storage."
+    condition     = var.db_max_allocated_storage > var.db_allocated_storage && var.db_max_allocated_storage <= 65536
+    error_message = "db_max_allocated_storage must be above db_allocated_storage and at most 65536 GiB."
   }
 }
 
@@ -346,7 +358,7 @@ variable "db_name" {
 
   validation {
     condition     = can(regex("^[a-z][a-z0-9_]{0,62}$", var.db_name))
-    error_message = "db_name must be a lower-case identifier."
+    error_message = "db_name must be a lower-case identifier of at most 63 characters."
   }
 }
 
@@ -385,7 +397,7 @@ variable "db_backup_retention_days" {
 
   validation {
     condition     = var.db_backup_retention_days >= 1 && var.db_backup_retention_days <= 35
-    error_message = "db_backup_retention_days must be between 1 and 35."
+    error_message = "db_backup_retention_days must be between 1 and 35 (0 would disable backups)."
   }
 }
 

@@ -333,8 +333,12 @@ def test_database_is_encrypted_private_and_backed_up(tf: Config) -> None:
     assert db["backup_retention_period"] == "${var.backup_retention_days}"
     assert tf.variable("database", "backup_retention_days")["default"] >= 1
     assert (
-        "var.backup_retention_days >= 1"
-        in tf.variable("database", "backup_retention_days")["validation"][0]["condition"]
+        tf.one("module", None, "root", "database").body["backup_retention_days"]
+        == "${var.db_backup_retention_days}"
+    )
+    assert (
+        "var.db_backup_retention_days >= 1"
+        in tf.variable("root", "db_backup_retention_days")["validation"][0]["condition"]
     )
     assert db["skip_final_snapshot"] is False
     group = tf.one("resource", "aws_db_subnet_group", "database", "this").body

@@ -1,12 +1,11 @@
+# Operator input is validated once, in the root module (terraform/variables.tf). A validation
+# here checks only a value no root variable feeds: a default, another module's output or a data
+# source (tests/infra/test_terraform_validations.py fails on a rule the root already owns).
+
 variable "secrets_prefix" {
   description = "Prefix of every secret; connections live under <prefix>/connections, variables under <prefix>/variables."
   type        = string
   default     = "airflow"
-
-  validation {
-    condition     = can(regex("^airflow(/[A-Za-z0-9_-]+)*$", var.secrets_prefix))
-    error_message = "secrets_prefix must be \"airflow\" or start with \"airflow/\" (the execution role may read airflow/* only)."
-  }
 }
 
 variable "kms_key_arn" {
@@ -62,21 +61,11 @@ variable "warehouse_password" {
 variable "warehouse_password_version" {
   description = "Increment together with the database's password version to rewrite the secret."
   type        = number
-
-  validation {
-    condition     = var.warehouse_password_version >= 1 && floor(var.warehouse_password_version) == var.warehouse_password_version
-    error_message = "warehouse_password_version must be a positive integer."
-  }
 }
 
 variable "variables" {
   description = "Airflow Variables to create as <prefix>/variables/<key> secrets."
   type        = map(string)
-
-  validation {
-    condition     = alltrue([for k in keys(var.variables) : can(regex("^[A-Za-z0-9_]+$", k))])
-    error_message = "Variable keys must contain only letters, digits and '_'."
-  }
 }
 
 variable "tags" {

@@ -1,11 +1,10 @@
+# Operator input is validated once, in the root module (terraform/variables.tf). A validation
+# here checks only a value no root variable feeds: a default, another module's output or a data
+# source (tests/infra/test_terraform_validations.py fails on a rule the root already owns).
+
 variable "name" {
   description = "Name prefix; the bucket is named airflow-<name>-<account>-<region>."
   type        = string
-
-  validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,22}$", var.name))
-    error_message = "name must be 2-23 lower-case letters, digits or '-' (bucket names are at most 63 characters)."
-  }
 }
 
 variable "kms_key_arn" {
@@ -50,11 +49,6 @@ variable "raw_expiration_days" {
   description = "Days after which raw/ objects are deleted; 0 keeps them forever (needed to re-run old days)."
   type        = number
   default     = 0
-
-  validation {
-    condition     = var.raw_expiration_days == 0 || var.raw_expiration_days >= 365
-    error_message = "raw_expiration_days must be 0 (never) or at least 365."
-  }
 }
 
 variable "access_log_retention_days" {

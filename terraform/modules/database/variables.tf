@@ -1,11 +1,10 @@
+# Operator input is validated once, in the root module (terraform/variables.tf). A validation
+# here checks only a value no root variable feeds: a default, another module's output or a data
+# source (tests/infra/test_terraform_validations.py fails on a rule the root already owns).
+
 variable "identifier" {
   description = "RDS instance identifier (also the prefix of its subnet group, security group and parameter group)."
   type        = string
-
-  validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{0,50}[a-z0-9]$", var.identifier)) && !strcontains(var.identifier, "--")
-    error_message = "identifier must be lower-case letters, digits and single hyphens, start with a letter, at most 52 characters."
-  }
 }
 
 variable "partition" {
@@ -63,66 +62,36 @@ variable "engine_version" {
   description = "PostgreSQL version: a major version (\"17\", latest minor) or major.minor."
   type        = string
   default     = "17"
-
-  validation {
-    condition     = can(regex("^1[3-9](\\.[0-9]+)?$", var.engine_version))
-    error_message = "engine_version must be a PostgreSQL version from 13 on, e.g. \"17\" or \"17.5\"."
-  }
 }
 
 variable "instance_class" {
   description = "RDS instance class."
   type        = string
   default     = "db.t4g.micro"
-
-  validation {
-    condition     = can(regex("^db\\.[a-z0-9]+\\.[a-z0-9]+$", var.instance_class))
-    error_message = "instance_class must look like db.t4g.micro."
-  }
 }
 
 variable "allocated_storage" {
   description = "Initial storage in GiB."
   type        = number
   default     = 20
-
-  validation {
-    condition     = var.allocated_storage >= 20 && var.allocated_storage <= 65536
-    error_message = "gp3 storage must be between 20 and 65536 GiB."
-  }
 }
 
 variable "max_allocated_storage" {
   description = "Storage autoscaling ceiling in GiB (must be above allocated_storage)."
   type        = number
   default     = 100
-
-  validation {
-    condition     = var.max_allocated_storage <= 65536
-    error_message = "max_allocated_storage must be at most 65536 GiB."
-  }
 }
 
 variable "db_name" {
   description = "Name of the database created in the instance."
   type        = string
   default     = "covid19"
-
-  validation {
-    condition     = can(regex("^[a-z][a-z0-9_]{0,62}$", var.db_name))
-    error_message = "db_name must be a lower-case identifier of at most 63 characters."
-  }
 }
 
 variable "username" {
   description = "Master user name (the Airflow connection logs in with it)."
   type        = string
   default     = "covid19_etl"
-
-  validation {
-    condition     = can(regex("^[a-z][a-z0-9_]{0,62}$", var.username)) && !contains(["postgres", "admin", "rdsadmin", "root"], var.username)
-    error_message = "username must be a lower-case identifier and not a reserved name."
-  }
 }
 
 variable "port" {
@@ -146,11 +115,6 @@ variable "master_password" {
 variable "master_password_version" {
   description = "Increment to push a new master_password to RDS."
   type        = number
-
-  validation {
-    condition     = var.master_password_version >= 1 && floor(var.master_password_version) == var.master_password_version
-    error_message = "master_password_version must be a positive integer."
-  }
 }
 
 variable "multi_az" {
@@ -163,11 +127,6 @@ variable "backup_retention_days" {
   description = "Days of automated backups (point-in-time recovery window)."
   type        = number
   default     = 7
-
-  validation {
-    condition     = var.backup_retention_days >= 1 && var.backup_retention_days <= 35
-    error_message = "backup_retention_days must be between 1 and 35 (0 would disable backups)."
-  }
 }
 
 variable "backup_window" {

@@ -1,11 +1,10 @@
+# Operator input is validated once, in the root module (terraform/variables.tf). A validation
+# here checks only a value no root variable feeds: a default, another module's output or a data
+# source (tests/infra/test_terraform_validations.py fails on a rule the root already owns).
+
 variable "name" {
   description = "Name prefix of the key alias (alias/<name>)."
   type        = string
-
-  validation {
-    condition     = can(regex("^[a-zA-Z0-9/_-]{1,200}$", var.name))
-    error_message = "name may contain only letters, digits, '/', '_' and '-'."
-  }
 }
 
 variable "deletion_window_in_days" {

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench import e2e
+from bench import e2e, loaders
 from bench.tasks import TASKS
 
 NOTES = Path(__file__).with_name("notes.md")
@@ -249,7 +249,8 @@ key, CHECK constraints, bookkeeping columns), and each timed load starts after a
 
 - **ours**: `covid19_etl.load.upsert()` as shipped (advisory lock, COPY into a temporary table, \
 its key built after the COPY, one statement that updates the changed rows and inserts the new \
-ones, counts, `etl_runs`, one transaction).
+ones, counts, `etl_runs`, one transaction). Like the naive loader, it writes a scheduled run's id \
+(`{loaders.RUN.run_id}`) into each row it inserts or changes.
 - **naive**: the published solutions' way: the CSV parsed in Python, one `INSERT ... ON CONFLICT \
 (date) DO UPDATE` per row (`cursor.execute` per row, psycopg 3, server-side parameters, over the \
 local Unix socket), every row rewritten, one `COMMIT` at the end. Above \

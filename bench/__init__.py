@@ -10,6 +10,18 @@ One run measures five things and writes ``docs/benchmarks.md`` (and the raw figu
 4. the cost of the Great Expectations step (:mod:`bench.validation`);
 5. a full DAG run on the local one-command stack (:mod:`bench.e2e`).
 
-Nothing here asserts on seconds: ``tests/test_bench_smoke.py`` runs it on tiny sizes and checks
-only that every section produced its figures.
+Nothing here asserts on seconds: ``tests/test_bench_smoke.py`` runs ``python -m bench --smoke``
+and checks only that every section produced its figures.
 """
+
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# The folders a task process has on sys.path (Airflow puts dags/ and plugins/ there), and
+# scripts/ for the launcher and the PostgreSQL helpers the tests use too. Set here, as pytest's
+# ``pythonpath`` does, rather than in PYTHONPATH: the local stack of section 5 inherits none.
+for _folder in ("scripts", "plugins", "dags"):
+    if str(REPO_ROOT / _folder) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT / _folder))

@@ -1,27 +1,12 @@
-"""Section 3: load throughput of three loaders (and two variants of ours), same table, same
-data, same run.
+"""Section 3: load throughput of our upsert, a row-by-row upsert and a plain ``COPY``: the
+same table (from the project's migrations), the same synthetic files, interleaved in one run.
 
-* **ours**: :func:`covid19_etl.load.upsert`, exactly as the ``load`` task calls it: one
-  transaction, advisory lock, migration check, ``COPY`` into a temporary table, its key, one
-  statement that updates the changed rows and inserts the new ones, counts, ``etl_runs``.
-* **naive**: what the published solutions do: the CSV parsed in Python, then one
-  ``INSERT ... ON CONFLICT (date) DO UPDATE`` per row (``cursor.execute`` per row, psycopg 3,
-  parameters bound by the server), every row rewritten whether it changed or not, a single
-  ``COMMIT`` at the end (the most generous version of it: most committed per row).
-* **copy**: a plain ``COPY ... FROM STDIN`` of the same CSV into the same, empty table: the limit.
-* **proposed**: ours with the change of :func:`bench.proposed.load_fix` applied in this process.
-* **before**: ours as it was before the fixes this benchmark proposed were applied
-  (:func:`bench.proposed.load_before`), so their before and after stay measured.
-
-Past ``naive_max_rows`` the naive loader runs on a random sample of the file's rows (its per-row
-cost is one round trip and one index descent, whatever the size); the report extrapolates.
-
-Every load starts from the table created by the project's own migration (``sql/001``), so the
-DDL, primary key and CHECK constraints are identical. Two passes per size: the first into an
-empty table; the second is the next day's file (all rows again, 10 % revised, 1 % new) into the
-table the first pass left, after a ``VACUUM ANALYZE`` (autovacuum's job between two daily runs).
-``copy`` cannot upsert: its second figure is a ``COPY`` of the second file into an empty table,
-the speed limit for moving that many rows.
+Two passes per size: the first file into an empty table; the second (all rows again, 10 %
+revised, 1 % new) into the table the first left, after a ``VACUUM ANALYZE`` (autovacuum's job
+between two daily runs). ``COPY`` cannot upsert: its second figure is a ``COPY`` of the second
+file into an empty table, the speed limit for moving that many rows. Past ``naive_max_rows``
+the row-by-row loader runs on a random sample of the rows (its per-row cost is one round trip
+and one index descent, whatever the size); the report extrapolates.
 """
 
 from __future__ import annotations
@@ -32,15 +17,18 @@ import io
 import random
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Iterator
+from datetime import date
+from functools import partial
 from typing import Any
+
+from local_postgres import fresh_database
 
 from bench.common import log, median, summary
 from bench.synthetic import Passes, us_daily_passes
+from covid19_common.names import SCHEMA
+from covid19_etl.run_facts import RunFacts
 
-SCHEMA = "covid19"
 NAIVE_SQL = f"""
 INSERT INTO {SCHEMA}.us_daily (date, cases, deaths, recovered, first_loaded_by, last_changed_by)
 VALUES (%s, %s, %s, %s, %s, %s)
@@ -55,27 +43,24 @@ COPY_SQL = (
     f"COPY {SCHEMA}.us_daily (date, cases, deaths, recovered) "
     "FROM STDIN WITH (FORMAT csv, HEADER true)"
 )
-LOADERS = ("ours", "proposed", "before", "naive", "copy")
-OURS = ("ours", "proposed", "before")  # the shipped upsert() and its two variants
-
-
-def variant(name: str) -> Any:
-    """The context in which ``upsert()`` runs as ``name`` (see :mod:`bench.proposed`)."""
-    from bench.proposed import load_before, load_fix
-
-    return {"proposed": load_fix, "before": load_before}.get(name, contextlib.nullcontext)()
+LOADERS = ("ours", "naive", "copy")
+PASSES = ("first", "second")
+AS_OF = date(2021, 3, 16)
+RUN = RunFacts.for_day(AS_OF)  # every load writes the run id a scheduled run writes
+# Which source files the rows came from, as the transform hands it on to the load.
+SOURCES_READ = {
+    source: {"sha256": source[0] * 64, "max_date": AS_OF.isoformat()} for source in ("nyt", "jhu")
+}
 
 
 # --- connections ------------------------------------------------------------------------------
 
 
 def _timed_cursor_class() -> type:
-    """A psycopg cursor that records the time of each statement (a statement-level profile)."""
+    """A psycopg cursor that adds up the time of each statement (a statement-level profile)."""
     import psycopg
 
     class TimedCursor(psycopg.Cursor):
-        timings: dict[str, float]
-
         def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
             started = time.perf_counter()
             try:
@@ -98,12 +83,9 @@ def _timed_cursor_class() -> type:
 
 
 def statement_label(sql: str) -> str:
-    """A short, stable name for a statement: its first words, or its CTEs' names."""
-    text = " ".join(sql.split())
-    words = text.split(" ")
+    """A short, stable name for a statement: its first words, or what the upsert's CTEs do."""
+    words = sql.split()
     if words[0].upper() == "WITH":
-        if "ON CONFLICT" in text:
-            return "upsert: INSERT ... ON CONFLICT DO UPDATE (CTE + counts)"
         return "upsert: UPDATE changed + INSERT new (CTEs + counts)"
     if words[0].upper() == "INSERT":
         return " ".join(words[:3])
@@ -133,10 +115,10 @@ def _wide_date_loader() -> type:
     return WideDateLoader
 
 
-def connect(url: str, *, timed: bool = False) -> Any:
+def connect(url: str, *, profile: bool = False) -> Any:
     import psycopg
 
-    kwargs = {"cursor_factory": _timed_cursor_class()} if timed else {}
+    kwargs = {"cursor_factory": _timed_cursor_class()} if profile else {}
     connection = psycopg.connect(url, autocommit=False, **kwargs)
     connection.adapters.register_loader("date", _wide_date_loader())
     connection.info_timings = defaultdict(float)  # type: ignore[attr-defined]
@@ -179,81 +161,42 @@ def settle(url: str, *, vacuum: bool) -> None:
 # --- the three loaders ------------------------------------------------------------------------
 
 
-def facts(run_id: str) -> dict[str, Any]:
-    start = datetime(2021, 3, 16, tzinfo=UTC)
-    return {
-        "run_id": run_id,
-        "logical_date": start,
-        "data_interval_start": start,
-        "data_interval_end": start,
-        "as_of": date(2021, 3, 16),
-        "try_number": 1,
-        "nyt_sha256": "n" * 64,
-        "jhu_sha256": "j" * 64,
-    }
+def timed(
+    url: str, load: Callable[[Any], Any], *, profile: bool = False
+) -> tuple[float, Any, dict]:
+    """``load(connection)`` on a new connection: its seconds (the connection's set-up not
+    counted), its result, and with ``profile`` the seconds of each statement."""
+    connection = connect(url, profile=profile)
+    try:
+        started = time.perf_counter()
+        result = load(connection)
+        return time.perf_counter() - started, result, dict(connection.info_timings)
+    finally:
+        connection.close()
 
 
-@dataclass
-class Timed:
-    seconds: float
-    written: int  # rows inserted or rewritten
-    statements: dict[str, float] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=dict)
-
-
-def load_ours(url: str, data: bytes, run_id: str) -> Timed:
+def load_ours(connection: Any, data: bytes) -> Any:
     from covid19_etl import load
 
-    connection = connect(url, timed=True)
-    try:
-        started = time.perf_counter()
-        result = load.upsert(connection, data, facts(run_id))
-        seconds = time.perf_counter() - started
-    finally:
-        connection.close()
-    counts = {"inserted": result.inserted, "updated": result.updated}
-    counts["unchanged"] = result.unchanged
-    return Timed(seconds, result.inserted + result.updated, dict(connection.info_timings), counts)
+    return load.upsert(connection, data, RUN, SOURCES_READ)
 
 
-def parse_rows(data: bytes) -> list[tuple[str, int, int, int | None]]:
+def load_naive(connection: Any, data: bytes) -> None:
+    """The published solutions' way: parse the CSV, one ``INSERT ... ON CONFLICT`` per row,
+    one ``COMMIT`` at the end (their most generous form)."""
     reader = csv.reader(io.StringIO(data.decode(), newline=""))
     next(reader)
-    return [
-        (day, int(cases), int(deaths), int(recovered) if recovered else None)
-        for day, cases, deaths, recovered in reader
-    ]
+    with connection.cursor() as cursor:
+        for day, cases, deaths, recovered in reader:
+            row = (day, int(cases), int(deaths), int(recovered) if recovered else None)
+            cursor.execute(NAIVE_SQL, (*row, RUN.run_id, RUN.run_id))
+    connection.commit()
 
 
-def load_naive(url: str, data: bytes, run_id: str) -> Timed:
-    """Row by row: parse the CSV, one ``INSERT ... ON CONFLICT`` per row, one ``COMMIT``."""
-    connection = connect(url)
-    try:
-        started = time.perf_counter()
-        rows = parse_rows(data)
-        with connection.cursor() as cursor:
-            for day, cases, deaths, recovered in rows:
-                cursor.execute(NAIVE_SQL, (day, cases, deaths, recovered, run_id, run_id))
-        connection.commit()
-        seconds = time.perf_counter() - started
-    finally:
-        connection.close()
-    return Timed(seconds, len(rows), counts={"rows": len(rows)})
-
-
-def load_copy(url: str, data: bytes) -> Timed:
-    connection = connect(url)
-    try:
-        started = time.perf_counter()
-        with connection.cursor() as cursor:
-            with cursor.copy(COPY_SQL) as copy:
-                copy.write(data)
-            written = cursor.rowcount
-        connection.commit()
-        seconds = time.perf_counter() - started
-    finally:
-        connection.close()
-    return Timed(seconds, written)
+def load_copy(connection: Any, data: bytes) -> None:
+    with connection.cursor() as cursor, cursor.copy(COPY_SQL) as copy:
+        copy.write(data)
+    connection.commit()
 
 
 def naive_sample(data: bytes, sample: int, seed: int) -> bytes:
@@ -276,56 +219,43 @@ def repeats_for(rows: int, repeats: int) -> int:
     return min(repeats, 2) if rows >= 5_000_000 else repeats
 
 
-def _ours_passes(url: str, passes: Passes, label: str, rep: int) -> tuple[Timed, Timed]:
-    reset_schema(url)
-    settle(url, vacuum=False)
-    first = load_ours(url, passes.first, f"bench-{label}-1-{rep}")
-    settle(url, vacuum=True)
-    second = load_ours(url, passes.second, f"bench-{label}-2-{rep}")
-    return first, second
-
-
 def measure_size(
     url: str, passes: Passes, repeats: int, naive_max_rows: int, naive_sample_rows: int
 ) -> dict[str, Any]:
     rows = passes.rows
     sampled = rows > naive_max_rows
     sample = min(naive_sample_rows, rows)
-    runs: dict[str, dict[str, list[float]]] = {
-        name: {"first": [], "second": []} for name in LOADERS
-    }
-    statements: dict[str, dict[str, dict[str, list[float]]]] = {
-        name: {"first": defaultdict(list), "second": defaultdict(list)} for name in OURS
-    }
-    checks: dict[str, Any] = {}
+    runs = {name: {which: [] for which in PASSES} for name in LOADERS}
+    statements: dict[str, dict[str, list[float]]] = {which: defaultdict(list) for which in PASSES}
+    counts: dict[str, dict[str, int]] = {}
     for rep in range(repeats):
-        for name in OURS:
-            with variant(name):
-                first, second = _ours_passes(url, passes, name, rep)
-            for which, timed in (("first", first), ("second", second)):
-                runs[name][which].append(timed.seconds)
-                for statement, seconds in timed.statements.items():
-                    statements[name][which][statement].append(seconds)
-            checks[name] = {"first": first.counts, "second": second.counts}
+        # Ours: the first file into the empty table, then the second into what it left.
+        reset_schema(url)
+        settle(url, vacuum=False)
+        first = timed(url, partial(load_ours, data=passes.first), profile=True)
+        settle(url, vacuum=True)
+        second = timed(url, partial(load_ours, data=passes.second), profile=True)
+        for which, (seconds, result, by_statement) in (("first", first), ("second", second)):
+            runs["ours"][which].append(seconds)
+            counts[which] = {"inserted": result.inserted, "updated": result.updated}
+            for statement, statement_seconds in by_statement.items():
+                statements[which][statement].append(statement_seconds)
         # The limit: a plain COPY of each file into an empty table.
         for which, data in (("first", passes.first), ("second", passes.second)):
             reset_schema(url, copy_defaults=True)
             settle(url, vacuum=False)
-            runs["copy"][which].append(load_copy(url, data).seconds)
+            runs["copy"][which].append(timed(url, partial(load_copy, data=data))[0])
         # Naive: row by row (a random sample of the rows past naive_max_rows).
         reset_schema(url)
         settle(url, vacuum=False)
         data = naive_sample(passes.first, sample, seed=rep) if sampled else passes.first
-        naive_first = load_naive(url, data, f"bench-naive-1-{rep}")
+        runs["naive"]["first"].append(timed(url, partial(load_naive, data=data))[0])
         if sampled:  # the second pass meets the whole first file, as in the real sequence
             reset_schema(url, copy_defaults=True)
-            load_copy(url, passes.first)
+            timed(url, partial(load_copy, data=passes.first))
         settle(url, vacuum=True)
         data = naive_sample(passes.second, sample, seed=1000 + rep) if sampled else passes.second
-        naive_second = load_naive(url, data, f"bench-naive-2-{rep}")
-        runs["naive"]["first"].append(naive_first.seconds)
-        runs["naive"]["second"].append(naive_second.seconds)
-        checks["naive_rows"] = {"first": naive_first.written, "second": naive_second.written}
+        runs["naive"]["second"].append(timed(url, partial(load_naive, data=data))[0])
         log(
             f"  {rows:>9,} rows, rep {rep + 1}/{repeats} (first/second pass, s): "
             + ", ".join(
@@ -339,25 +269,22 @@ def measure_size(
     loaders: dict[str, Any] = {}
     for name in LOADERS:
         loaders[name] = {}
-        for which in ("first", "second"):
+        for which in PASSES:
             measured_rows = sample if name == "naive" and sampled else pass_rows[which]
             seconds = summary(runs[name][which])
             rate = measured_rows / seconds["median"]
             loaders[name][which] = {
                 "seconds": seconds,
-                "measured_rows": measured_rows,
                 "rows_per_s": rate,
                 # For a sampled naive run: the time the whole file would take at that rate.
                 "seconds_for_all_rows": pass_rows[which] / rate,
             }
     ratios = {
         which: {
-            f"{name}_over_{other}": loaders[name][which]["rows_per_s"]
-            / loaders[other][which]["rows_per_s"]
-            for name in OURS
+            other: loaders["ours"][which]["rows_per_s"] / loaders[other][which]["rows_per_s"]
             for other in ("copy", "naive")
         }
-        for which in ("first", "second")
+        for which in PASSES
     }
     return {
         "rows": rows,
@@ -366,48 +293,34 @@ def measure_size(
         "new": passes.new,
         "repeats": repeats,
         "naive_sampled": sampled,
-        "naive_sample_rows": sample if sampled else None,
         "loaders": loaders,
-        "ratios": ratios,
+        "ours_over": ratios,
         "statements": {
-            name: {
-                which: {label: median(values) for label, values in by_pass[which].items()}
-                for which in ("first", "second")
-            }
-            for name, by_pass in statements.items()
+            which: {label: median(values) for label, values in statements[which].items()}
+            for which in PASSES
         },
-        "checks": checks,
+        "counts": counts,
     }
 
 
-def explain(
-    url: str,
-    passes: Passes,
-    name: str,
-    which_passes: tuple[str, ...] = ("first", "second"),
-) -> dict[str, str]:
-    """``EXPLAIN (ANALYZE, BUFFERS)`` of the upsert statement of variant ``name``, rolled back:
-    the server-side profile of where the load's time goes."""
+def explain(url: str, passes: Passes) -> dict[str, str]:
+    """``EXPLAIN (ANALYZE, BUFFERS)`` of our upsert statement in each pass, rolled back: the
+    server-side profile of where the load's time goes."""
     from covid19_etl import load
 
     plans = {}
-    with variant(name):
-        reset_schema(url)
-        for which, data in (("first", passes.first), ("second", passes.second)):
-            if which not in which_passes:
-                continue
-            if which == "second":
-                load_ours(url, passes.first, "bench-explain-fill")
-                settle(url, vacuum=True)
-            with connect(url) as connection, connection.cursor() as cursor:
-                cursor.execute(load.STAGE_SQL)
-                load.copy_csv(cursor, load.COPY_SQL, data)
-                cursor.execute(load.STAGE_KEY_SQL)
-                cursor.execute(
-                    "EXPLAIN (ANALYZE, BUFFERS) " + load.UPSERT_SQL, {"run_id": "bench-explain"}
-                )
-                plans[which] = "\n".join(row[0] for row in cursor.fetchall())
-                connection.rollback()
+    reset_schema(url)
+    for which, data in (("first", passes.first), ("second", passes.second)):
+        if which == "second":
+            timed(url, partial(load_ours, data=passes.first))
+            settle(url, vacuum=True)
+        with connect(url) as connection, connection.cursor() as cursor:
+            cursor.execute(load.STAGE_SQL)
+            load.copy_csv(cursor, load.COPY_SQL, data)
+            cursor.execute(load.STAGE_KEY_SQL)
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + load.UPSERT_SQL, {"run_id": RUN.run_id})
+            plans[which] = "\n".join(row[0] for row in cursor.fetchall())
+            connection.rollback()
     return plans
 
 
@@ -419,27 +332,19 @@ def run(
     naive_sample_rows: int,
     profile_rows: int,
 ) -> dict[str, Any]:
-    from bench.common import fresh_database
-
     results = []
     profile: dict[str, Any] = {}
     with fresh_database(server_url, "covid19_bench_load") as url:
         for rows in sizes:
             log(f"section 3: {rows:,} synthetic rows")
             passes = us_daily_passes(url, rows)
+            repeats_here = repeats_for(rows, repeats)
             results.append(
-                measure_size(
-                    url, passes, repeats_for(rows, repeats), naive_max_rows, naive_sample_rows
-                )
+                measure_size(url, passes, repeats_here, naive_max_rows, naive_sample_rows)
             )
             if rows == profile_rows:
                 log(f"  EXPLAIN ANALYZE of the upsert at {rows:,} rows")
-                profile = {
-                    "rows": rows,
-                    "ours": explain(url, passes, "ours"),
-                    "proposed": explain(url, passes, "proposed"),
-                    "before": explain(url, passes, "before", which_passes=("first",)),
-                }
+                profile = {"rows": rows, "plans": explain(url, passes)}
             del passes
     return {
         "sizes": results,

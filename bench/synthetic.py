@@ -16,11 +16,11 @@ import csv
 import io
 from dataclasses import dataclass
 
-REVISED_SHARE = 0.10
 NEW_SHARE = 0.01
 
 # Row i: cumulative-looking, non-negative counts (the table's CHECKs hold); recovered is NULL on
-# every 4th day, like JHU's "not reported". A revised row of the second pass has cases + 1.
+# every 4th day, like JHU's "not reported". A revised row of the second pass (every 10th of the
+# first pass's days) has cases + 1.
 _ROWS_SQL = """
 COPY (
     SELECT date '0001-01-01' + i AS date,

@@ -127,7 +127,7 @@ BASE: dict[str, dict[str, str]] = {
         "kms_key_arn": KMS,
         "warehouse": '{host = "db.example", port = 5432, username = "covid19_etl", '
         'db_name = "covid19", instance_resource_id = "db-ABCDEFGHIJKL"}',
-        "warehouse_password": "not-a-secret",
+        "warehouse_password": "not-a-secret",  # pragma: allowlist secret
         "warehouse_password_version": "1",
         "variables": '{covid19_raw_root = "s3://bucket/raw"}',
     },
@@ -138,7 +138,7 @@ BASE: dict[str, dict[str, str]] = {
         "subnet_ids": '["subnet-a", "subnet-b"]',
         "allowed_security_group_ids": '["sg-0123456789abcdef0"]',
         "kms_key_arn": KMS,
-        "master_password": "not-a-secret",
+        "master_password": "not-a-secret",  # pragma: allowlist secret
         "master_password_version": "1",
     },
     "deploy_role": {

@@ -531,7 +531,7 @@ def prepare(
     for user, role in USERS.items():
         run_airflow(
             webserver, "users", "create", "--username", user,
-            "--password", login_password(root, user), "--role", role,
+            f"--password={login_password(root, user)}", "--role", role,
             "--firstname", user, "--lastname", "covid19", "--email", f"{user}@covid19.invalid",
         )  # fmt: skip
     log(f"FAB users: {', '.join(f'{u} ({r})' for u, r in USERS.items())}")

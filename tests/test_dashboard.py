@@ -349,15 +349,25 @@ def test_unreachable_warehouse_is_a_503(client, monkeypatch):
         assert_documented(response)
 
 
-def test_routes_need_an_airflow_login(warehouse):
+def test_routes_need_an_airflow_login(warehouse, monkeypatch):
+    """The API answers 401; the page, outside the API's document, sends a person to Airflow's
+    login page and back."""
+    import airflow.api_fastapi.app as airflow_app
     from fastapi.testclient import TestClient
 
+    class AuthManager:
+        def get_url_login(self, next_url: str) -> str:
+            return f"/auth/login/?next={next_url}"
+
+    monkeypatch.setattr(airflow_app, "get_auth_manager", AuthManager)
     anonymous = TestClient(web.create_app(), follow_redirects=False)
     for path in ("/api/v1/summary", "/api/v1/daily", "/api/v1/runs"):
         response = anonymous.get(path)
         assert response.status_code == 401, path
         assert_documented(response)
-    assert anonymous.get("/").status_code == 401  # the page, outside the API's document
+    page = anonymous.get("/")
+    assert page.status_code == 303
+    assert page.headers["location"] == "/auth/login/?next=http://testserver/"
     # The vendored library code is public.
     assert anonymous.get("/static/vendor/vega.min.js").status_code == 200
 

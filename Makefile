@@ -51,7 +51,8 @@ lint: | $(filter %/uv,$(UV))
 	$(RUFF) check .
 	$(RUFF) format --check .
 
-# The browser tests drive Debian's Chromium through Playwright (never a downloaded browser).
+# The browser tests drive Debian's Chromium through Playwright; CHROMIUM=/path/to/chrome uses
+# another build (GitHub's CI: Playwright's own, as apt's chromium on Ubuntu is a snap stub).
 browser:
 	@if [ ! -x "$(CHROMIUM)" ]; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -59,11 +60,16 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; \
 	fi
 
+# Whole modules in parallel (pytest-xdist): most of the slow ones wait on a local Airflow, so
+# three workers keep two cores busy. docs runs in one process: its report gathers every case.
+WORKERS ?= 3
+PARALLEL := -n $(WORKERS) --dist loadfile
+
 test: install lint browser
-	$(PY) -m pytest
+	$(PY) -m pytest $(PARALLEL)
 
 test-fast: install
-	$(PY) -m pytest -m "not slow and not e2e and not reliability"
+	$(PY) -m pytest $(PARALLEL) -m "not slow and not e2e and not reliability"
 
 # The cases behind docs/reliability.md and every screenshot in docs/, and nothing else.
 DOCUMENTED_TESTS := tests/test_bad_input.py tests/test_faults.py tests/test_security.py \

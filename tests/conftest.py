@@ -53,6 +53,13 @@ os.environ.update(
 _REPORT_COMPLETE = pytest.StashKey[bool]()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow modules first: run in parallel (``make test``: pytest-xdist, a module per
+    worker), the long local-Airflow stacks then overlap the many short tests instead of
+    starting last and running alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_deselected(items: list[pytest.Item]) -> None:
     if any(item.get_closest_marker("reliability") for item in items):
         items[0].config.stash[_REPORT_COMPLETE] = False
@@ -397,7 +404,7 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium through Playwright (never a browser Playwright downloads)."""
+    """Chromium through Playwright: ``$CHROMIUM``, else Debian's ``/usr/bin/chromium``."""
     from playwright.sync_api import sync_playwright
 
     from tests.browser import CHROMIUM_FLAGS

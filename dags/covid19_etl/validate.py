@@ -91,10 +91,7 @@ class SourceProfile:
 
 
 def _with_derived_columns(frame: pd.DataFrame, spec: SourceSpec) -> pd.DataFrame:
-    """Add the typed date column the date checks need; raw columns stay as text.
-
-    ``bench.proposed.validate_before`` wraps this function by its name.
-    """
+    """Add the typed date column the date checks need; raw columns stay as text."""
     import pandas as pd
 
     frame = frame.copy()

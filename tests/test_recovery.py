@@ -16,9 +16,11 @@ driven through the REST API with the bodies the UI sends:
 
 While a day is failed, the later days' runs exist but run nothing, and manual runs are refused.
 After each recovery the failed day succeeds within minutes, the warehouse equals a clean run's,
-and at the end the seven days have succeeded in date order, green in the UI's grid (Debian's
-Chromium through Playwright; the screenshot is the README's). Each recovery path is a row of
-``docs/reliability.md``, with the time it took.
+and at the end the seven days have succeeded in date order. Debian's Chromium, through
+Playwright, then looks as a person would: the grid all green, the last load's asset event with its
+counts, and the dashboard naming both sources stale after seven days of the same files (the
+screenshots are the README's). Each recovery path is a row of ``docs/reliability.md``, with the
+time it took.
 """
 
 from __future__ import annotations
@@ -429,26 +431,72 @@ def test_a_consumer_dag_runs_on_every_load_and_reads_its_counts(story):
     assert history[0][1:] == (420, 0, 0)
 
 
-def test_browser_shows_every_day_green_in_the_grid(story, browser, screenshots):
-    """Headless Chromium signs in and opens the last day's run beside the grid."""
-    last_run = story.runs()[story.days[-1]]["dag_run_id"]
+@pytest.fixture
+def tab(story: Timeline, browser: Any) -> Iterator[Any]:
+    """A browser tab signed into the timeline's Airflow; the case fails on any page error."""
     errors: list[str] = []
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     page.on("pageerror", lambda error: errors.append(str(error)))
     sign_in(page, story.airflow)
-    page.goto(f"{story.airflow.base_url}/dags/covid19_etl/runs/{last_run}")
-    rows = {task: page.get_by_role("row").filter(has_text=task).first for task in TASKS}
+    yield page
+    page.close()
+    assert errors == []
+
+
+def test_browser_shows_every_day_green_in_the_grid(story, tab, screenshots):
+    """Headless Chromium opens the last day's run beside the grid."""
+    last_run = story.runs()[story.days[-1]]["dag_run_id"]
+    tab.goto(f"{story.airflow.base_url}/dags/covid19_etl/runs/{last_run}")
+    rows = {task: tab.get_by_role("row").filter(has_text=task).first for task in TASKS}
     try:
         for row in rows.values():
             row.wait_for()
     finally:  # what the browser showed, to see why when it fails
-        page.screenshot(path=str(screenshots / "airflow-grid.png"))
+        tab.screenshot(path=str(screenshots / "airflow-grid.png"))
     states = {task: row.inner_text() for task, row in rows.items()}
-    grid_cells = page.locator(f"[id^='grid-{last_run}-']").count()
-    page.close()
     assert all("Success" in text for text in states.values()), states
-    assert grid_cells == len(TASKS)
-    assert errors == []
+    assert tab.locator(f"[id^='grid-{last_run}-']").count() == len(TASKS)
+
+
+def test_browser_shows_the_asset_event_of_the_last_load(story, tab, screenshots):
+    """The load task's Asset Events tab: covid19.us_daily with the counts consumers read."""
+    last = story.days[-1]
+    last_run = story.runs()[last]["dag_run_id"]
+    tab.goto(f"{story.airflow.base_url}/dags/covid19_etl/runs/{last_run}/tasks/load/asset_events")
+    tab.get_by_text("covid19.us_daily").first.wait_for()
+    tab.locator(".monaco-editor .codicon-folding-collapsed").first.click()  # unfold the extra
+    extra = tab.locator(".monaco-editor").first
+    try:
+        extra.get_by_text('"unchanged"').wait_for()
+    finally:
+        tab.screenshot(path=str(screenshots / "airflow-asset-event.png"))
+    [(inserted, updated, unchanged)] = story.airflow.warehouse(
+        f"SELECT inserted, updated, unchanged FROM covid19.etl_runs WHERE as_of = '{last}'"
+    )
+    shown = extra.inner_text().replace("\xa0", " ")  # the editor indents with no-break spaces
+    assert json.loads(shown) == {
+        "as_of": last.isoformat(),
+        "inserted": inserted,
+        "updated": updated,
+        "unchanged": unchanged,
+        "min_date": "2020-01-22",
+        "max_date": "2021-03-16",
+    }
+
+
+def test_browser_dashboard_names_the_sources_that_stopped_changing(story, tab, screenshots):
+    """Seven days of the same files: the dashboard says which source is stale, since when."""
+    tab.goto(f"{story.airflow.base_url}/covid19/")
+    note = tab.locator("#stale-sources")
+    try:
+        note.wait_for()
+    finally:
+        tab.screenshot(path=str(screenshots / "dashboard-stale.png"))
+    text = note.inner_text()
+    assert text.startswith("Stale sources, unchanged for 3 days or more"), text
+    first = story.days[0].isoformat()
+    assert f"NYT us.csv: newest date 2021-06-19, the same file since {first}" in text, text
+    assert "JHU time-series-19-covid-combined.csv: newest date 2021-03-16" in text, text
 
 
 CASE_ORDER = [
@@ -464,4 +512,6 @@ CASE_ORDER = [
     "test_the_watchdog_is_silent_for_a_day_that_has_landed",
     "test_a_consumer_dag_runs_on_every_load_and_reads_its_counts",
     "test_browser_shows_every_day_green_in_the_grid",
+    "test_browser_shows_the_asset_event_of_the_last_load",
+    "test_browser_dashboard_names_the_sources_that_stopped_changing",
 ]

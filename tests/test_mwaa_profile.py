@@ -12,8 +12,8 @@ start date and retry window reach the components only through startup.sh.
 The one scheduled day (yesterday) must load the rows a clean load of the sample files gives,
 each task on the other worker than the tasks before it, so that only S3 objects and XCom can
 pass between them. In Chromium the "COVID-19 US" page works for the admin; the user with MWAA's
-Public role gets a 403 and an anonymous visitor the login page. Screenshots go to
-``$MWAA_PROFILE_SCREENSHOTS`` (default: a temporary folder, printed).
+Public role gets a 403 and an anonymous visitor the login page (screenshots: the
+``screenshots`` fixture, ``docs/`` under ``make docs``).
 """
 
 from __future__ import annotations

@@ -30,6 +30,15 @@ FIXTURES = REPO_ROOT / "tests" / "fixtures"
 NYT_2021 = FIXTURES / "nyt" / "us.csv"
 NYT_2023 = FIXTURES / "nyt" / "us_through_2023-01-24.csv"
 JHU_2021 = FIXTURES / "jhu" / "time-series-19-covid-combined.csv"
+# A day whose validate failed, as Airflow records it: the tasks after it never ran.
+FAILED_AT_VALIDATE = {
+    "extract": "success",
+    "validate": "failed",
+    "transform": "upstream_failed",
+    "load": "upstream_failed",
+    "notify": "upstream_failed",
+    "report": "upstream_failed",
+}
 
 # Nothing from the developer's own Airflow setup may leak into the tests.
 for _name in list(os.environ):
@@ -272,15 +281,10 @@ def raw_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
+    from mwaa_profile import moto_server
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @dataclass

@@ -41,6 +41,7 @@ from werkzeug import Request, Response
 
 from tests.browser import sign_in
 from tests.conftest import (
+    FAILED_AT_VALIDATE,
     JHU_2021,
     NYT_2021,
     REPO_ROOT,
@@ -147,14 +148,7 @@ class Timeline:
     def failed_day(self, day: date) -> dict:
         """Wait for ``day`` to fail at validate; check that it blocks and alerts."""
         run = self.wait_for_run(day, "failed")
-        assert {t: ti["state"] for t, ti in self.tasks(run).items()} == {
-            "extract": "success",
-            "validate": "failed",
-            "transform": "upstream_failed",
-            "load": "upstream_failed",
-            "notify": "upstream_failed",
-            "report": "upstream_failed",
-        }
+        assert {t: ti["state"] for t, ti in self.tasks(run).items()} == FAILED_AT_VALIDATE
         later = [d for d in self.days if d > day]
         runs = self.runs()
         assert all(runs[d]["state"] == "running" for d in later), "later days wait, visibly"

@@ -17,18 +17,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import FAILED_AT_VALIDATE, REPO_ROOT
 
 FAILED_DAY = datetime(2021, 3, 10, tzinfo=UTC)
 NEXT_DAY = FAILED_DAY + timedelta(days=1)
-FAILED_AT_VALIDATE = {
-    "extract": "success",
-    "validate": "failed",
-    "transform": "upstream_failed",
-    "load": "upstream_failed",
-    "notify": "upstream_failed",
-    "report": "upstream_failed",
-}
 
 
 @pytest.fixture

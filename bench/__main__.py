@@ -1,11 +1,11 @@
 """``python -m bench``: run the five sections and write ``docs/benchmarks.md``.
 
-    python -m bench                      # everything (make bench), ~20 minutes on 2 cores
+    python -m bench                      # everything (make bench), 15-25 minutes on 2 cores
     python -m bench --smoke --output /tmp/b.md --json /tmp/b.json   # tiny sizes, no Airflow stack
 
-PostgreSQL: ``--database-url`` or ``BENCH_DATABASE_URL``; otherwise an embedded server
-(:func:`local_postgres.server`, as the tests have). Every measurement runs in databases it creates
-and drops.
+PostgreSQL for sections 2 and 3: ``--database-url`` or ``BENCH_DATABASE_URL``; otherwise an
+embedded server (:func:`local_postgres.server`, as the tests have), in databases they create and
+drop. Section 5 runs on the local stack's own embedded server; sections 1 and 4 need none.
 """
 
 from __future__ import annotations

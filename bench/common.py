@@ -21,10 +21,8 @@ from bench import REPO_ROOT
 
 DAG_FILE = REPO_ROOT / "dags" / "covid19_etl_dag.py"
 # The real upstream files, unedited: what `make run --sources sample` serves.
-DATA_DIR = SAMPLE_FILES
 DATA_DIR_SHOWN = SAMPLE_FILES.relative_to(REPO_ROOT).as_posix()
-NYT_FILE = SAMPLE_PATHS["covid19_nyt_url"]
-JHU_FILE = SAMPLE_PATHS["covid19_jhu_url"]
+JHU_FILE = SAMPLE_FILES / SAMPLE_PATHS["covid19_jhu_url"]
 
 
 def log(message: str) -> None:

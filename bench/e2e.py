@@ -15,7 +15,6 @@ apart.
 
 from __future__ import annotations
 
-import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -124,7 +123,6 @@ def run(reruns: int) -> dict[str, Any]:
             "SELECT as_of::text, source_rows, inserted, updated, unchanged "
             "FROM covid19.etl_runs ORDER BY id"
         )
-    shutil.rmtree(airflow.state, ignore_errors=True)
     return {
         "start_date": yesterday,
         "stack_ready_s": ready_s,

@@ -21,13 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from local_postgres import airflow_connection_json, fresh_database
-from run_local import serve_directory
+from run_local import SAMPLE_FILES, sample_variables, serve_directory
 
 from bench.common import (
-    DATA_DIR,
     DATA_DIR_SHOWN,
-    JHU_FILE,
-    NYT_FILE,
     ProbeResult,
     airflow_env,
     log,
@@ -70,7 +67,7 @@ def run(server_url: str, repeats: int) -> dict[str, Any]:
     runs: dict[str, list[dict[str, ProbeResult]]] = {name: [] for name in SCENARIOS}
     rewritten: list[int] = []
     written: list[int] = []
-    with serve_directory(DATA_DIR) as base, tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+    with serve_directory(SAMPLE_FILES) as base, tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         for rep in range(repeats):
             with fresh_database(server_url, "covid19_bench_tasks") as url:
                 home = Path(tmp) / f"home-{rep}"
@@ -78,8 +75,7 @@ def run(server_url: str, repeats: int) -> dict[str, Any]:
                 env = airflow_env(home)
                 env.update(
                     {
-                        "AIRFLOW_VAR_COVID19_NYT_URL": f"{base}/{NYT_FILE}",
-                        "AIRFLOW_VAR_COVID19_JHU_URL": f"{base}/{JHU_FILE}",
+                        **sample_variables(base),
                         "AIRFLOW_VAR_COVID19_RAW_ROOT": f"file://{home}/lake/raw",
                         "AIRFLOW_CONN_COVID19_WAREHOUSE": airflow_connection_json(url),
                     }

@@ -13,12 +13,13 @@ the profile.
 from __future__ import annotations
 
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import DATA_DIR, JHU_FILE, log, probe_summary, run_probe
+from bench.common import JHU_FILE, log, probe_summary, run_probe
 from bench.synthetic import jhu_with_more_countries
+from covid19_etl.validate import latest_plausible_date
 
 
 def measure(path: Path, repeats: int, latest: str) -> dict[str, Any]:
@@ -27,10 +28,10 @@ def measure(path: Path, repeats: int, latest: str) -> dict[str, Any]:
     return {"bytes": path.stat().st_size, "rows": rows, **probe_summary(probes)}
 
 
-def run(repeats: int, factor: int = 10) -> dict[str, Any]:
+def run(repeats: int, factor: int) -> dict[str, Any]:
     log(f"section 4: Great Expectations on the real JHU file and a {factor}x one")
-    real = DATA_DIR / JHU_FILE
-    latest = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    real = JHU_FILE
+    latest = latest_plausible_date(datetime.now(UTC).isoformat()).isoformat()
     with tempfile.TemporaryDirectory(prefix="bench-gx-") as tmp:
         bigger = Path(tmp) / f"jhu-x{factor}.csv"
         bigger.write_bytes(jhu_with_more_countries(real.read_bytes(), factor))

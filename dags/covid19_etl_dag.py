@@ -60,8 +60,8 @@ MAX_ACTIVE_RUNS = 366
 REPORT_RETRIES = 2
 # Every committed load publishes one event of this asset (a failed or rolled-back load none), a
 # no-op reload included, with the counts in its extra. Declaring a postgres:// Asset makes Airflow
-# load every provider's URI handlers while parsing (0.3 s; boto3 comes with the Amazon one): the
-# price of an asset other DAGs can find by name and the UI lists.
+# load every provider's URI handlers while parsing (about 0.2 s, docs/benchmarks.md; boto3 comes
+# with the Amazon one): the price of an asset other DAGs can find by name and the UI lists.
 US_DAILY = us_daily_asset()
 
 

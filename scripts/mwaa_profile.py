@@ -45,7 +45,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import deploy_bundle
-from run_local import REPO_ROOT, SAMPLE_PATHS, airflow, log, login_password
+from run_local import REPO_ROOT, airflow, log, login_password, sample_variables
 
 AIRFLOW_VERSION = "3.3.1"
 AWS_REGION = "us-east-1"
@@ -395,8 +395,7 @@ def deployment_settings(
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
     }
     if sample_base_url:
-        for variable, path in SAMPLE_PATHS.items():
-            settings[f"AIRFLOW_VAR_{variable.upper()}"] = f"{sample_base_url}/{path}"
+        settings.update(sample_variables(sample_base_url))
     settings.update(
         (name, value)
         for name, value in environ.items()

@@ -47,6 +47,15 @@ SAMPLE_PATHS = {
     "covid19_jhu_url": "jhu/time-series-19-covid-combined.csv",
 }
 COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
+
+
+def sample_variables(base_url: str) -> dict[str, str]:
+    """The source-URL Variables (``AIRFLOW_VAR_*``) for the sample files served at ``base_url``."""
+    return {
+        f"AIRFLOW_VAR_{name.upper()}": f"{base_url}/{path}" for name, path in SAMPLE_PATHS.items()
+    }
+
+
 MAKE_UV = REPO_ROOT / ".tools" / "bin" / "uv"  # what `make install` puts there
 # How long Ctrl-C lets running tasks finish before killing them.
 STOP_TIMEOUT_S = 30.0
@@ -109,8 +118,8 @@ def airflow_environment(
     }
     env.setdefault("AIRFLOW_VAR_COVID19_RAW_ROOT", f"file://{state / 'lake' / 'raw'}")
     if sample_base_url:
-        for variable, path in SAMPLE_PATHS.items():
-            env.setdefault(f"AIRFLOW_VAR_{variable.upper()}", f"{sample_base_url}/{path}")
+        for name, value in sample_variables(sample_base_url).items():
+            env.setdefault(name, value)
     return env
 
 

@@ -30,9 +30,9 @@ def report_urls(raw_root: str, as_of: date) -> tuple[str, str]:
 def write_html(url: str, data: bytes, cache_control: str) -> str:
     """Write an HTML file; on S3 with its Content-Type, so a shared link displays, not
     downloads."""
-    from covid19_etl.storage import storage_path, write_bytes
+    from covid19_etl.storage import is_local, storage_path, write_bytes
 
-    if url.startswith("file://") or "://" not in url:
+    if is_local(url):
         return write_bytes(url, data)
     path = storage_path(url)
     with path.open("wb", ContentType=HTML_CONTENT_TYPE, CacheControl=cache_control) as handle:

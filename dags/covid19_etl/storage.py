@@ -15,11 +15,16 @@ if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
 
+def is_local(url: str) -> bool:
+    """A ``file://`` URL or a plain path."""
+    return url.startswith("file://") or "://" not in url
+
+
 def storage_path(url: str) -> ObjectStoragePath:
     """A path for ``url``; remote schemes authenticate through the ``aws_default`` connection."""
     from airflow.sdk import ObjectStoragePath
 
-    if url.startswith("file://") or "://" not in url:
+    if is_local(url):
         return ObjectStoragePath(url if "://" in url else f"file://{url}")
     return ObjectStoragePath(url, conn_id=AWS_CONN_ID)
 

@@ -17,19 +17,19 @@ version without linking them to the new one).
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from covid19_common.names import DAG_ID
+from covid19_etl.run_facts import DAY, RunFacts
 
 log = logging.getLogger(__name__)
 
-DAY = timedelta(days=1)
 LANDED = "success"
 
 
 def deadline_of(day: date, after: timedelta) -> datetime:
-    """The day's data interval ends at the next midnight UTC; its deadline is ``after`` later."""
-    return datetime.combine(day + DAY, time.min, tzinfo=UTC) + after
+    """``after`` past the end of the day's data interval (the next midnight UTC)."""
+    return RunFacts.for_day(day).data_interval_end + after
 
 
 def days_due(
@@ -55,8 +55,9 @@ def run(window_start: datetime, window_end: datetime) -> list[str]:
     after = landing_deadline_from_env()
     late = []
     for day in days_due(window_start, window_end, after, start_date_from_env().date()):
-        logical_date = datetime.combine(day, time.min, tzinfo=UTC)
-        runs = RuntimeTaskInstance.get_task_states(dag_id=DAG_ID, logical_dates=[logical_date])
+        runs = RuntimeTaskInstance.get_task_states(
+            dag_id=DAG_ID, logical_dates=[RunFacts.for_day(day).logical_date]
+        )
         if any(states.get("load") == LANDED for states in runs.values()):
             log.info("%s landed before its deadline, %s", day, deadline_of(day, after))
             continue

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -108,8 +109,9 @@ class Artefact:
     def data(self) -> bytes:
         return self.path.read_bytes()
 
-    @property
+    @functools.cached_property
     def sha256(self) -> str:
+        """Read once: a private_only plugins.zip holds every wheel (over 100 MB)."""
         return hashlib.sha256(self.data).hexdigest()
 
     @property
@@ -375,15 +377,14 @@ def upload(s3: Any, bucket: str, artefact: Artefact) -> UploadResult:
     if head is not None and head.get("Metadata", {}).get(SHA256_METADATA) == digest:
         return UploadResult(artefact.key, head.get("VersionId"), uploaded=False)
 
-    data = artefact.data
     response = s3.put_object(
         Bucket=bucket,
         Key=artefact.key,
-        Body=data,
+        Body=artefact.data,
         ContentType=artefact.content_type,
         Metadata={SHA256_METADATA: digest},
         # S3 verifies the body against this and rejects a corrupted upload.
-        ChecksumSHA256=base64.b64encode(hashlib.sha256(data).digest()).decode(),
+        ChecksumSHA256=base64.b64encode(bytes.fromhex(digest)).decode(),
     )
     return UploadResult(artefact.key, response.get("VersionId"), uploaded=True)
 

@@ -45,10 +45,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import deploy_bundle
-from run_local import REPO_ROOT, airflow, log, login_password, sample_variables
+from run_local import REPO_ROOT, airflow, log, login_password, run_airflow, sample_variables
 
 AIRFLOW_VERSION = "3.3.1"
 AWS_REGION = "us-east-1"
+# What a boto3 client needs besides moto's endpoint.
+AWS_CLIENT_ARGS = {
+    "region_name": AWS_REGION,
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",  # pragma: allowlist secret (moto's dummy)
+}
 BUCKET = "covid19-etl-mwaa-profile"
 SCHEDULER, WEBSERVER = "scheduler", "webserver"
 WORKERS = ("worker-1", "worker-2")
@@ -76,8 +82,8 @@ PROTECTED = {
     "PYTHONPATH", "PYTHONUNBUFFERED", "WATCHTOWER_VERSION", "USE_NON_CRITICAL_LOGGING",
     "AIRFLOW__CORE__DATABASE_ACCESS_ISOLATION",
 }  # fmt: skip
-# What a container inherits from this machine (PATH with the environment's bin/ first, as in
-# MWAA's image); the rest of its environment is MWAA's.
+# What a container inherits from this machine (its PATH is set apart, the environment's bin/
+# first, as in MWAA's image); the rest of its environment is MWAA's.
 INHERITED = ("LANG", "LC_ALL", "TZ")
 
 
@@ -404,12 +410,6 @@ def deployment_settings(
     return settings
 
 
-def run_airflow(env: dict[str, str], *args: str) -> None:
-    proc = subprocess.run(airflow(env, *args), env=env, capture_output=True, text=True)
-    if proc.returncode:
-        raise RuntimeError(f"airflow {' '.join(args[:2])} failed:\n{proc.stderr[-3000:]}")
-
-
 def metadata_db_uri(pg: Mapping[str, str]) -> str:
     """MWAA's form (config/database.py: psycopg2, sslmode), on the embedded server's socket."""
     user = pg.get("user", "postgres")
@@ -454,12 +454,7 @@ def prepare_aws(endpoint: str) -> Aws:
     """The queues (as MWAA__SQS__CREATE_QUEUE does) and the bucket, on ``endpoint``."""
     import boto3
 
-    clients = {
-        "endpoint_url": endpoint,
-        "region_name": AWS_REGION,
-        "aws_access_key_id": "testing",
-        "aws_secret_access_key": "testing",  # pragma: allowlist secret (moto's dummy)
-    }
+    clients = {"endpoint_url": endpoint, **AWS_CLIENT_ARGS}
     sqs, s3 = boto3.client("sqs", **clients), boto3.client("s3", **clients)
     queue_urls = {w: sqs.create_queue(QueueName=queue_name(w))["QueueUrl"] for w in WORKERS}
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
@@ -535,7 +530,7 @@ def prepare(
         )  # fmt: skip
     log(f"FAB users: {', '.join(f'{u} ({r})' for u, r in USERS.items())}")
     return {
-        name: (airflow(environments[c.name], *args), environments[c.name])
+        name: (airflow(*args), environments[c.name])
         for c in fleet
         for name, args in c.processes.items()
     }

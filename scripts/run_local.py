@@ -134,8 +134,15 @@ def login_password(home: Path, user: str = "admin") -> str:
     return passwords[user]
 
 
-def airflow(env: dict[str, str], *args: str) -> list[str]:
+def airflow(*args: str) -> list[str]:
     return [str(Path(sys.executable).with_name("airflow")), *args]
+
+
+def run_airflow(env: dict[str, str], *args: str) -> None:
+    """An ``airflow`` command to its end; on failure, raise with the tail of what it printed."""
+    proc = subprocess.run(airflow(*args), env=env, capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"airflow {' '.join(args[:2])} failed:\n{proc.stderr[-3000:]}")
 
 
 def start_components(
@@ -264,8 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             env = airflow_environment(state, url_params(admin_uri), args.port, sample_url)
             log("migrating the Airflow metadata database")
-            subprocess.run(airflow(env, "db", "migrate"), env=env, check=True, capture_output=True)
-            components = {name: (airflow(env, name), env) for name in COMPONENTS}
+            run_airflow(env, "db", "migrate")
+            components = {name: (airflow(name), env) for name in COMPONENTS}
         password = login_password(state / "airflow")
         started = start_components(components, state / "logs")
         stack.callback(stop_components, started, args.stop_timeout)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from covid19_etl.load import LoadResult
 
 from local_postgres import airflow_connection_json, fresh_database, server
+from mwaa_profile import AWS_CLIENT_ARGS, moto_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
@@ -281,8 +282,6 @@ def raw_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    from mwaa_profile import moto_server
-
     with moto_server() as endpoint:
         yield endpoint
 
@@ -334,13 +333,6 @@ def create_topic(endpoint: str, name: str) -> Topic:
     ]["QueueArn"]
     sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
     return Topic(arn, queue_url, sqs)
-
-
-AWS_CLIENT_ARGS = {
-    "region_name": "us-east-1",
-    "aws_access_key_id": "testing",
-    "aws_secret_access_key": "testing",
-}
 
 
 @pytest.fixture

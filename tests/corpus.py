@@ -47,14 +47,6 @@ class BenignCase:
     mutate: Mutation
 
 
-def replace_once(old: bytes, new: bytes) -> Mutation:
-    def mutate(data: bytes) -> bytes:
-        assert old in data, f"{old!r} not in the fixture"
-        return data.replace(old, new, 1)
-
-    return mutate
-
-
 def nyt_row(day: str, replacement: bytes) -> Mutation:
     """Replace the NYT row of ``day`` (the whole line, without its newline)."""
 

@@ -174,8 +174,7 @@ TRANSPORT = {
 @pytest.mark.parametrize("case", TRANSPORT, ids=str)
 def test_transport_failure(case, loaded, sources, monkeypatch, run_day, sns_topic, covid19_dag):
     source, status, body, check = TRANSPORT[case]
-    files = {"nyt": NYT_2021.read_bytes(), "jhu": JHU_2021.read_bytes()}
-    sources.use(monkeypatch, **files)
+    files = {"nyt": NYT_2021.read_bytes(), "jhu": JHU_2021.read_bytes()}  # `loaded` serves them
     url = sources.serve(f"broken/{source}.csv", body(files[source]), status=status)
     monkeypatch.setenv(f"AIRFLOW_VAR_COVID19_{source.upper()}_URL", url)
     before = loaded.dump()

@@ -648,7 +648,6 @@ print(json.dumps({
 
 
 def test_plugin_files_ship_in_plugins_zip(tmp_path):
-    sys.path.insert(0, str(REPO_ROOT / "scripts"))
     import deploy_bundle
 
     bundle = deploy_bundle.build(REPO_ROOT, tmp_path / "out")

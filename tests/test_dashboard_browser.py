@@ -23,15 +23,11 @@ from typing import Any
 import pytest
 from local_stack import LocalAirflow, local_airflow, wait_for
 
+from covid19_dashboard import web
 from covid19_dashboard.charts import CHART_IDS
 from tests import dashboard_contract
 from tests.browser import sign_in
 from tests.conftest import REPO_ROOT
-
-if str(REPO_ROOT / "plugins") not in sys.path:  # as Airflow does in every component
-    sys.path.append(str(REPO_ROOT / "plugins"))
-
-from covid19_dashboard import web  # once the plugins folder is on sys.path
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.e2e]
 

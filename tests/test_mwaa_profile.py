@@ -30,9 +30,11 @@ from typing import Any
 
 import pytest
 from local_stack import LocalAirflow, local_airflow, wait_for
+from mwaa_profile import AWS_CLIENT_ARGS, BUCKET, SCHEDULER, WEBSERVER, WORKERS
 
+from covid19_common.names import DAG_ID, TASKS
 from covid19_etl.settings import retry_schedule
-from tests.conftest import AWS_CLIENT_ARGS, Topic, clean_us_daily, create_topic
+from tests.conftest import Topic, clean_us_daily, create_topic
 from tests.test_dashboard_browser import VIEWPORT, check_dashboard, warehouse_totals
 
 pytestmark = [
@@ -42,11 +44,7 @@ pytestmark = [
     pytest.mark.mwaa_profile,
 ]
 
-DAG_ID = "covid19_etl"
-TASKS = ("extract", "validate", "transform", "load", "notify", "report")
-BUCKET = "covid19-etl-mwaa-profile"  # scripts/mwaa_profile.py
-WORKERS = ("worker-1", "worker-2")
-CONTAINERS = ("scheduler", "webserver", *WORKERS)
+CONTAINERS = (SCHEDULER, WEBSERVER, *WORKERS)
 RETRY_WINDOW_MINUTES = 90  # not the default (180): it can only come through startup.sh
 FORBIDDEN = f"Forbidden: cannot read DAG {DAG_ID}"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import JHU_2021, NYT_2021, REPO_ROOT
+from tests.conftest import REPO_ROOT
 from tests.reliability_report import record
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
@@ -28,7 +28,6 @@ def test_no_secret_in_logs_or_alerts(
     connection = json.loads(os.environ["AIRFLOW_CONN_COVID19_WAREHOUSE"])
     connection["password"] = password  # trust auth (the test servers) accepts any password
     monkeypatch.setenv("AIRFLOW_CONN_COVID19_WAREHOUSE", json.dumps(connection))
-    sources.use(monkeypatch, nyt=NYT_2021.read_bytes(), jhu=JHU_2021.read_bytes())
     run_day("2021-03-11")
     secret_url = sources.serve("secret/us.csv", b"", status=403)
     monkeypatch.setenv(

@@ -14,14 +14,13 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import deploy_bundle
 import pytest
 from infra_support import REPO_ROOT
 
 SCRIPT = REPO_ROOT / "scripts" / "deploy_bundle.py"
 # The repository the bundle is built from; overridable to try the tests against a stand-in.
 SOURCE = Path(os.environ.get("BUNDLE_SOURCE_REPO", REPO_ROOT))
-sys.path.insert(0, str(SCRIPT.parent))
-import deploy_bundle  # noqa: E402
 
 
 @pytest.fixture(scope="module")

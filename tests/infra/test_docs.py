@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parent))
 from infra_support import TF_DIR, Config
 
 README = TF_DIR / "README.md"

@@ -24,15 +24,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import deploy_bundle
 import pytest
 from infra_support import REPO_ROOT, tool_env
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from tests.pins import file_pins, locked_versions, mwaa_constraints
-
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
-import deploy_bundle
 
 SOURCE = Path(os.environ.get("BUNDLE_SOURCE_REPO", REPO_ROOT))
 # The discard port: nothing listens, so anything that tries the network fails at once.

@@ -1,0 +1,1 @@
+"""The project's tests: a package, so that ``tests.conftest`` is the conftest pytest loads."""

@@ -21,27 +21,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from local_stack import LocalAirflow, local_airflow, wait_for
+from local_stack import local_airflow, wait_for
 
 from covid19_dashboard import web
-from covid19_dashboard.charts import CHART_IDS
 from tests import dashboard_contract
-from tests.browser import sign_in
+from tests.browser import VIEWPORT, check_dashboard, record_errors, sign_in, warehouse_totals
 from tests.conftest import REPO_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.e2e]
 
 DAG_ID = "covid19_etl"
-VIEWPORT = {"width": 1400, "height": 1600}  # the whole page, all six charts, in one screenshot
-
-# The total ink of each chart's data marks, as the browser drew them.
-MARKS_JS = """
-ids => Object.fromEntries(ids.map(id => {
-  const paths = document.querySelectorAll(
-    `#${id} .mark-line path, #${id} .mark-area path`);
-  return [id, Array.from(paths).reduce((n, p) => n + (p.getAttribute("d") || "").length, 0)];
-}))
-"""
 
 
 @pytest.fixture(scope="module")
@@ -61,36 +50,6 @@ def airflow() -> Any:
         run = wait_for("the first run to finish", finished, timeout_s=240)
         assert run["state"] == "success", run
         yield up
-
-
-def warehouse_totals(up: LocalAirflow) -> tuple[str, int, int, int]:
-    [(day, cases, deaths)] = up.warehouse(
-        "SELECT date, cases, deaths FROM covid19.us_daily ORDER BY date DESC LIMIT 1"
-    )
-    [(recovered,)] = up.warehouse(
-        "SELECT recovered FROM covid19.us_daily WHERE recovered IS NOT NULL "
-        "ORDER BY date DESC LIMIT 1"
-    )
-    return day.isoformat(), cases, deaths, recovered
-
-
-def check_dashboard(scope: Any, expected: tuple[str, int, int, int]) -> None:
-    """The page in ``scope`` (a page or a frame) drew six charts with data and shows the
-    warehouse's numbers."""
-    day, cases, deaths, recovered = expected
-    scope.locator(f"body[data-charts-rendered='{len(CHART_IDS)}']").wait_for(state="attached")
-    assert scope.locator(".chart-error").count() == 0
-    assert scope.locator("#as-of").inner_text() == day
-    for key, value in (("cases", cases), ("deaths", deaths), ("recovered", recovered)):
-        card = scope.locator(f"#total-{key}")
-        assert card.get_attribute("data-value") == str(value)
-        assert card.locator(".value").inner_text() == f"{value:,}"
-    ink = scope.locator("body").evaluate(f"(_, ids) => ({MARKS_JS})(ids)", list(CHART_IDS))
-    assert all(length > 500 for length in ink.values()), ink  # a line across ~400 days
-    recoveries = scope.locator("#chart-recoveries")
-    assert recoveries.locator(".mark-rule.role-mark line").count() == 1  # end of reporting
-    assert "Reporting ended Dec 13, 2020" in recoveries.locator("svg").text_content()
-    assert "inserted" in scope.locator("#freshness").inner_text()
 
 
 def test_the_json_api_on_the_api_server(airflow):
@@ -150,13 +109,11 @@ def test_the_json_api_keeps_its_contract_on_the_api_server(airflow):
 
 def test_the_page_in_the_airflow_ui(airflow, browser, screenshots):
     expected = warehouse_totals(airflow)
-    errors: list[str] = []
     page = browser.new_page(viewport=VIEWPORT)
     sign_in(page, airflow)
     # From here on, nothing may log an error (before login, the UI's own probe of /ui/config
     # answers 401, as it should).
-    page.on("console", lambda m: m.type == "error" and errors.append(f"{m.text} {m.location}"))
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    errors = record_errors(page)
 
     page.get_by_role("link", name="COVID-19 US").click()
     page.wait_for_url("**/plugin/covid19-us")
@@ -174,12 +131,10 @@ def test_the_static_report(airflow, browser, screenshots):
     latest = airflow.reports / "latest.html"
     [dated] = airflow.reports.glob("*/us_daily.html")
     assert latest.read_bytes() == dated.read_bytes()
-    errors: list[str] = []
     requests: list[str] = []
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     page.set_default_timeout(60_000)
-    page.on("console", lambda m: m.type == "error" and errors.append(f"{m.text} {m.location}"))
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    errors = record_errors(page)
     page.on("request", lambda request: requests.append(request.url))
     page.goto(latest.as_uri())
     try:

@@ -34,8 +34,8 @@ from mwaa_profile import AWS_CLIENT_ARGS, BUCKET, SCHEDULER, WEBSERVER, WORKERS
 
 from covid19_common.names import DAG_ID, TASKS
 from covid19_etl.settings import retry_schedule
-from tests.conftest import Topic, clean_us_daily, create_topic
-from tests.test_dashboard_browser import VIEWPORT, check_dashboard, warehouse_totals
+from tests.browser import VIEWPORT, check_dashboard, record_errors, warehouse_totals
+from tests.conftest import Topic, Warehouse, clean_us_daily, create_topic
 
 pytestmark = [
     pytest.mark.slow,
@@ -155,11 +155,9 @@ def test_the_startup_script_sets_what_the_dag_reads_at_parse_time(stack: MwaaSta
 # The day
 # ---------------------------------------------------------------------------------------------
 def test_the_scheduled_day_loads_the_rows_of_a_clean_load(stack: MwaaStack) -> None:
-    rows = stack.airflow.warehouse("SELECT date, cases, deaths, recovered FROM covid19.us_daily")
-    loaded = {day.isoformat(): (cases, deaths, rec) for day, cases, deaths, rec in rows}
     expected = clean_us_daily(stack.day)
     assert len(expected) == 420
-    assert loaded == expected
+    assert Warehouse(stack.airflow.warehouse_uri).us_daily() == expected
     subjects = [m["Subject"] for m in stack.topic.messages()]
     assert f"[{DAG_ID}] {stack.day.isoformat()}: 420 rows updated" in subjects
 
@@ -228,10 +226,9 @@ def test_the_page_in_chromium_for_admin_public_and_anonymous(
     stack: MwaaStack, browser: Any, screenshots: Path
 ) -> None:
     expected = warehouse_totals(stack.airflow)
-    errors: list[str] = []
     admin = browser.new_page(viewport=VIEWPORT)
     sign_in(admin, stack, "admin")
-    admin.on("pageerror", lambda error: errors.append(str(error)))
+    errors = record_errors(admin, console=False)
     admin.get_by_role("link", name="COVID-19 US").click()
     admin.wait_for_url("**/plugin/covid19-us")
     try:

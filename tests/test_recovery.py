@@ -40,13 +40,14 @@ from local_stack import LocalAirflow, local_airflow, wait_for
 from werkzeug import Request, Response
 
 from covid19_common.names import TASKS
-from tests.browser import sign_in
+from tests.browser import record_errors, sign_in
 from tests.conftest import (
     FAILED_AT_VALIDATE,
     JHU_2021,
     NYT_2021,
     REPO_ROOT,
     Topic,
+    Warehouse,
     aws_environment,
     clean_us_daily,
     create_topic,
@@ -180,14 +181,12 @@ class Timeline:
 
     def warehouse_state(self, day: date) -> str:
         """Whether the warehouse holds what a clean run as of ``day`` loads, loaded in order."""
-        loaded = self.airflow.warehouse(
-            "SELECT date, cases, deaths, recovered FROM covid19.us_daily ORDER BY date"
-        )
-        history = self.airflow.warehouse("SELECT as_of FROM covid19.etl_runs ORDER BY id")
-        if {d.isoformat(): tuple(values) for d, *values in loaded} != clean_us_daily(day):
+        warehouse = Warehouse(self.airflow.warehouse_uri)
+        if warehouse.us_daily() != clean_us_daily(day):
             return "warehouse DIFFERS from a clean run"
-        if [as_of for (as_of,) in history] != self.days[: self.days.index(day) + 1]:
-            return f"days loaded out of order: {[as_of for (as_of,) in history]}"
+        loaded_days = [as_of for as_of, *_ in warehouse.etl_runs()]
+        if loaded_days != self.days[: self.days.index(day) + 1]:
+            return f"days loaded out of order: {loaded_days}"
         return "warehouse equals a clean run"
 
     # The operator's actions, as the UI performs them.
@@ -427,9 +426,8 @@ def test_a_consumer_dag_runs_on_every_load_and_reads_its_counts(story):
 @pytest.fixture
 def tab(story: Timeline, browser: Any) -> Iterator[Any]:
     """A browser tab signed into the timeline's Airflow; the case fails on any page error."""
-    errors: list[str] = []
     page = browser.new_page(viewport={"width": 1400, "height": 900})
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    errors = record_errors(page, console=False)
     sign_in(page, story.airflow)
     yield page
     page.close()

@@ -315,9 +315,7 @@ def explain(url: str, passes: Passes) -> dict[str, str]:
             timed(url, partial(load_ours, data=passes.first))
             settle(url, vacuum=True)
         with connect(url) as connection, connection.cursor() as cursor:
-            cursor.execute(load.STAGE_SQL)
-            load.copy_csv(cursor, load.COPY_SQL, data)
-            cursor.execute(load.STAGE_KEY_SQL)
+            load.stage(cursor, data)
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + load.UPSERT_SQL, {"run_id": RUN.run_id})
             plans[which] = "\n".join(row[0] for row in cursor.fetchall())
             connection.rollback()

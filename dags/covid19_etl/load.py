@@ -161,6 +161,15 @@ def copy_csv(cursor: Any, sql: str, data: bytes) -> None:
         cursor.copy_expert(sql, io.BytesIO(data))
 
 
+def stage(cursor: Any, staged_csv: bytes) -> int:
+    """Copy the staged rows into the transaction's temporary table; return how many there are."""
+    cursor.execute(STAGE_SQL)
+    copy_csv(cursor, COPY_SQL, staged_csv)
+    cursor.execute(STAGE_KEY_SQL)
+    cursor.execute("SELECT count(*) FROM us_daily_stage")
+    return cursor.fetchone()[0]
+
+
 def upsert(
     connection: Any,
     staged_csv: bytes,
@@ -186,11 +195,7 @@ def upsert(
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
             if new := migrate(cursor):
                 log.info("Applied schema migrations %s", new)
-            cursor.execute(STAGE_SQL)
-            copy_csv(cursor, COPY_SQL, staged_csv)
-            cursor.execute(STAGE_KEY_SQL)
-            cursor.execute("SELECT count(*) FROM us_daily_stage")
-            source_rows = cursor.fetchone()[0]
+            source_rows = stage(cursor, staged_csv)
             cursor.execute(UPSERT_SQL, {"run_id": run.run_id})
             inserted, updated = cursor.fetchone()
             cursor.execute(SPAN_SQL)

@@ -237,12 +237,18 @@ def test_statement_timeout_rolls_back(warehouse):
     )
 
 
+# The load of conftest's load_rows, without importing conftest: that would make an Airflow home
+# which this process, killed, could never remove.
 KILLABLE_LOAD = """
+import datetime
 import sys
-from datetime import date
 sys.path[:0] = {paths!r}
-from tests.conftest import load_rows
-load_rows({url!r}, open({staged!r}, "rb").read(), date(2021, 3, 16), "killed")
+import psycopg
+from covid19_etl.load import upsert
+from covid19_etl.run_facts import RunFacts
+with psycopg.connect({url!r}) as connection:
+    facts = RunFacts.for_day(datetime.date(2021, 3, 16), "killed")
+    upsert(connection, open({staged!r}, "rb").read(), facts, {sources!r})
 """
 
 
@@ -256,6 +262,7 @@ def test_worker_killed_during_load(warehouse, tmp_path):
         paths=[str(REPO_ROOT / folder) for folder in ("dags", "plugins", "scripts", ".")],
         url=warehouse.url,
         staged=str(staged),
+        sources=sources_read(),
     )
     worker = subprocess.Popen([sys.executable, "-c", code])
     wait_for_sleeping_load(warehouse.url)

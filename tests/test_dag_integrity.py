@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -136,6 +137,53 @@ def test_the_shortest_retry_schedule_spans_the_window(minutes):
     ]
     assert sum(delays, timedelta(0)) >= window
     assert sum(delays[:-1], timedelta(0)) < window  # not one retry more than needed
+
+
+def test_a_cleared_task_retries_from_the_first_delay_again(dag, scheduler_dag):
+    """Airflow's own backoff grows with try_number, which a Clear does not reset; the DAG's
+    retry policy counts from the Clear. Both measured with Airflow's clear and retry code."""
+    from airflow.models.taskinstance import clear_task_instances
+    from airflow.utils.session import create_session
+
+    from tests.conftest import scheduled_run
+
+    extract = dag.get_task("extract")
+    exhausted = extract.retries + 1  # every try of the window failed
+    with create_session() as session:
+        run = scheduled_run(scheduler_dag, datetime(2021, 3, 10, tzinfo=UTC), "failed", session)
+        ti = run.get_task_instance("extract", session=session)
+        ti.state, ti.try_number, ti.max_tries = "failed", exhausted, extract.retries
+        clear_task_instances([ti], session)
+        ti.try_number += 1  # the scheduler starts the cleared task: its first try since the Clear
+        ti.end_date = datetime(2021, 3, 11, 6, tzinfo=UTC)  # and that try fails
+        airflow_delay = ti.next_retry_datetime() - ti.end_date
+
+        worker_ti = SimpleNamespace(task=extract)  # what the retry policy sees in the worker
+        decision = extract.retry_policy.evaluate(
+            OSError("source down"), ti.try_number, ti.max_tries, {"ti": worker_ti}
+        )
+        ti.retry_delay_override = decision.retry_delay.total_seconds()
+        policy_delay = ti.next_retry_datetime() - ti.end_date
+        max_tries = ti.max_tries
+        session.rollback()
+
+    assert max_tries == exhausted + extract.retries
+    assert airflow_delay == timedelta(minutes=30)
+    assert policy_delay == timedelta(minutes=1)
+
+
+def test_the_retry_policy_follows_the_schedule_from_each_clear(dag):
+    extract = dag.get_task("extract")
+    schedule = retry_schedule_from_env({})
+    ti = SimpleNamespace(task=extract)
+    delays = [
+        extract.retry_policy.evaluate(OSError(), try_number, max_tries, {"ti": ti}).retry_delay
+        for max_tries in (10, 25)  # never cleared; cleared after its 15th try
+        for try_number in range(max_tries - 9, max_tries + 1)
+    ]
+    first_ten = [schedule.delay(n) for n in range(1, 11)]
+    assert delays == first_ten * 2
+    assert [d.total_seconds() / 60 for d in first_ten] == [1, 2, 4, 8, 16, 30, 30, 30, 30, 30]
 
 
 @pytest.mark.parametrize("raw", ["0", "-5", "three hours", "nan", "inf"])

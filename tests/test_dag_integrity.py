@@ -47,14 +47,14 @@ def test_the_watchdog_checks_each_quarter_hour_from_now_on(watchdog):
     assert not any(task.depends_on_past for task in watchdog.tasks)
 
 
-def test_tasks_run_in_a_line_then_notify_and_report(dag):
+def test_tasks_run_in_a_line_ending_with_the_report(dag):
     assert {task.task_id: task.upstream_task_ids for task in dag.tasks} == {
         "extract": set(),
         "validate": {"extract"},
         "transform": {"validate"},
         "load": {"transform"},
         "notify": {"load"},
-        "report": {"load"},
+        "report": {"notify"},
     }
 
 
@@ -70,7 +70,19 @@ def test_a_failed_day_blocks_the_next_ones(dag):
     assert dag.catchup is True
     for task in dag.tasks:
         assert task.depends_on_past is True
-        assert task.wait_for_downstream is True
+        assert task.wait_for_downstream is (task.task_id != "notify")
+
+
+def test_no_task_but_the_next_report_waits_for_a_report(dag):
+    """wait_for_downstream looks at a task's direct downstream tasks in the previous run: the
+    report is downstream of notify only, and notify does not wait for it."""
+    waiting_for_reports = [
+        task.task_id
+        for task in dag.tasks
+        if task.wait_for_downstream and "report" in task.downstream_task_ids
+    ]
+    assert waiting_for_reports == []
+    assert dag.get_task("report").downstream_task_ids == set()
 
 
 def test_waiting_days_never_take_the_last_run_slot(dag):

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import date
+from datetime import date, timedelta
 
 import psycopg
 import psycopg2
@@ -429,4 +429,85 @@ def test_a_dead_connection_is_closed_even_when_its_rollback_fails(warehouse, mon
         "connection lost while the dashboard reads",
         "rollback fails; connection closed",
         observed,
+    )
+
+
+@pytest.fixture
+def report_on_its_last_try(covid19_dag):
+    """The DAG's report task with no retries left to take (its first try is its last) and, for
+    the hanging case, a 2 s execution_timeout instead of 30 minutes."""
+    report = covid19_dag.get_task("report")
+    saved = report.retries, report.execution_timeout
+    report.retries, report.execution_timeout = 0, timedelta(seconds=2)
+    yield report
+    report.retries, report.execution_timeout = saved
+
+
+def reports_folder_is_a_file(raw_root, monkeypatch) -> None:
+    raw_root.parent.mkdir(parents=True, exist_ok=True)
+    (raw_root.parent / "reports").write_text("not a folder")
+
+
+def report_file_never_opens(raw_root, monkeypatch) -> None:
+    """A named pipe where the page goes: opening it for writing waits for a reader for ever."""
+    dated = raw_root.parent / "reports" / "2021-03-11"
+    dated.mkdir(parents=True)
+    os.mkfifo(dated / "us_daily.html")
+
+
+REPORT_FAULTS = {
+    "the reports folder is a file (an error)": reports_folder_is_a_file,
+    "writing hangs past execution_timeout (AirflowTaskTimeout)": report_file_never_opens,
+}
+
+
+@pytest.mark.parametrize("fault", REPORT_FAULTS)
+def test_a_report_failing_on_its_last_try_ends_skipped(
+    fault, loaded, raw_root, sns_topic, run_day, report_on_its_last_try, monkeypatch
+):
+    REPORT_FAULTS[fault](raw_root, monkeypatch)
+
+    dag_run = run_day("2021-03-11")
+
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    alerts = [m["Subject"] for m in sns_topic.messages() if "REPORT NOT WRITTEN" in m["Subject"]]
+    record(
+        "faults: report",
+        f"{fault}, on the last try",
+        "report skipped with an alert; run success; day loaded",
+        f"report {states['report']}"
+        + (" with an alert" if alerts else " WITHOUT an alert")
+        + f"; run {dag_run.state}; "
+        + ("day loaded" if loaded.etl_runs()[-1][0] == date(2021, 3, 11) else "day NOT loaded"),
+    )
+
+
+def test_a_report_whose_settings_cannot_be_read_ends_skipped(loaded, sns_topic, monkeypatch):
+    """The report task's whole body is report.run: its Variable read fails like the rest.
+    (Through report.run: every other task reads the same settings, so the DAG could not get
+    that far.)"""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from covid19_etl import report
+
+    def unreachable_secrets_backend():
+        raise ConnectionError("could not reach the secrets backend")
+
+    monkeypatch.setattr("covid19_etl.settings.load_settings", unreachable_secrets_backend)
+    try:
+        report.run(date(2021, 3, 10), run_id="scheduled__2021-03-11", final_try=True)
+        observed = "report written"
+    except AirflowSkipException:
+        observed = "report skipped"
+    alerts = [m for m in sns_topic.messages() if "REPORT NOT WRITTEN" in m["Subject"]]
+    record(
+        "faults: report",
+        "the settings cannot be read, on the last try",
+        "report skipped with an alert naming the error",
+        observed
+        + (
+            " with an alert naming the error"
+            if alerts and "ConnectionError: could not reach" in alerts[0]["Message"]
+            else " WITHOUT an alert naming the error"
+        ),
     )

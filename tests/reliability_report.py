@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # The modules whose cases make up the report; a run without all of them writes nothing.
-MODULES = ("test_bad_input.py", "test_faults.py", "test_security.py", "test_recovery.py")
+MODULES = (
+    "test_bad_input.py",
+    "test_faults.py",
+    "test_watchdog.py",
+    "test_security.py",
+    "test_recovery.py",
+)
 
 
 @dataclass
@@ -89,9 +95,13 @@ RETRY_ACCOUNT = """## How retry-before-advancing works in practice
   unpausing), or a backfill that reprocesses failed runs: each was played with the real
   scheduler (`recovery` rows); the day succeeds, then the later days in date order. Manual runs
   are refused, so nobody can load a day out of order.
-* **A day that does not land is reported.** `covid19_etl_watchdog` runs every 15 minutes and
-  alerts (`LATE`) for a day not loaded `COVID19_ETL_LANDING_DEADLINE_MINUTES` after its interval
-  ended, naming the task it is stuck in.
+* **A day that does not land is reported, once.** `covid19_etl_watchdog` runs every 15 minutes
+  and alerts (`LATE`) for a day not loaded `COVID19_ETL_LANDING_DEADLINE_MINUTES` after its
+  interval ended, naming the task it is stuck in. Each run checks every deadline since the last
+  successful run (those missed while the scheduler was down included) and alerts each late day
+  in a task instance of its own, so a failed publish costs no other day its alert and is
+  retried alone; no day is alerted twice. A stopped scheduler runs no watchdog: on MWAA a
+  CloudWatch alarm on its heartbeat reports it on the same topic.
 * **Nothing half-done survives.** The load is one transaction under an advisory lock: a killed
   connection, a statement timeout or a killed worker leave the table as it was, a second load
   waits for the first, and the next try loads everything."""

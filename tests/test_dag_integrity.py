@@ -37,13 +37,19 @@ def watchdog():
     return DagBag(dag_folder=str(REPO_ROOT / "dags")).dags["covid19_etl_watchdog"]
 
 
-def test_the_watchdog_checks_each_quarter_hour_from_now_on(watchdog):
+def test_the_watchdog_checks_each_quarter_hour_and_alerts_each_late_day_on_its_own(watchdog):
     from airflow.sdk import CronDataIntervalTimetable
 
     assert isinstance(watchdog.timetable, CronDataIntervalTimetable)
     assert watchdog.timetable.expression == "*/15 * * * *"
-    assert watchdog.catchup is False  # a day long overdue when it starts was already late
-    assert [task.task_id for task in watchdog.tasks] == ["check_deadlines"]
+    # After an outage one run checks every deadline since the last successful run.
+    assert watchdog.catchup is False
+    assert watchdog.max_active_runs == 1  # each run starts where the last successful one ended
+    assert {task.task_id: task.upstream_task_ids for task in watchdog.tasks} == {
+        "check_deadlines": set(),
+        "alert": {"check_deadlines"},
+    }
+    assert watchdog.get_task("alert").is_mapped  # a failed publish retries its own day only
     assert not any(task.depends_on_past for task in watchdog.tasks)
 
 

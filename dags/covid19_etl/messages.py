@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 SUBJECT_LIMIT = 100  # SNS: at most 100 printable ASCII characters, no line breaks
 MESSAGE_ERROR_LIMIT = 8000  # plenty for a validation summary; far below SNS's 256 KB
 WATCHDOG_NEXT_STEP = (
-    "The watchdog only reads; its next run checks the deadlines of its own interval. Clear this",
-    "task to check this interval's deadlines again once the cause is fixed.",
+    "The watchdog only reads and alerts. Its next successful run checks every deadline since",
+    "the last successful one, without repeating an alert that went out; clear this task to",
+    "check again now, once the cause is fixed.",
 )
 NEXT_STEP = (
     "Later days wait for this one. Next step: fix the cause or wait for the upstream, then in",

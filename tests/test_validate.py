@@ -10,9 +10,15 @@ from airflow.sdk.exceptions import AirflowFailException
 from pandas.testing import assert_frame_equal
 
 from covid19_common import warehouse
-from covid19_etl import transform, validate
-from covid19_etl.sources import EXTRAS_SHARE_SUFFIX, JHU, NYT, jhu_rows_by_date, read_text_table
-from covid19_etl.validate import (
+from include.covid19_etl import transform, validate
+from include.covid19_etl.sources import (
+    EXTRAS_SHARE_SUFFIX,
+    JHU,
+    NYT,
+    jhu_rows_by_date,
+    read_text_table,
+)
+from include.covid19_etl.validate import (
     MAX_EXTRAS_SHARE_OF_NATIONAL,
     MAX_MULTIPLE_OF_PREVIOUS_MAX,
     MIN_SHARE_OF_RUNNING_MAX,

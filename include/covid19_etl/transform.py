@@ -4,7 +4,7 @@ Everything but :func:`run` is pure; :func:`run` is the task's I/O edge, reading 
 files and writing the staged rows. The rules, in order:
 
 1. Parse dates (ISO) and counts (integers) from the text tables, and take the US total per date
-   (:func:`covid19_etl.sources.daily_totals`): NYT's rows; JHU's rows whose Country/Region is
+   (:func:`.sources.daily_totals`): NYT's rows; JHU's rows whose Country/Region is
    ``US``, summed per date; the same totals the validation checks.
 2. JHU stopped reporting US recoveries on 2020-12-14 and wrote 0 from then on: a 0 after a
    positive value means "not reported" and becomes NULL.
@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from covid19_etl.sources import JHU, NYT, daily_totals
+from include.covid19_etl.sources import JHU, NYT, daily_totals
 
 US_DAILY_COLUMNS = ["date", "cases", "deaths", "recovered"]
 
@@ -73,8 +73,8 @@ def run(validated: dict[str, dict[str, Any]], as_of: date, raw_root: str) -> dic
     returns its URL and facts (with the checksum and newest date of each file it came from),
     never the frame.
     """
-    from covid19_etl.sources import read_text_table
-    from covid19_etl.storage import read_bytes, sibling_url, write_bytes
+    from include.covid19_etl.sources import read_text_table
+    from include.covid19_etl.storage import read_bytes, sibling_url, write_bytes
 
     frame = us_daily(
         read_text_table(read_bytes(validated["nyt"]["url"])),

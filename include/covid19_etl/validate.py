@@ -1,10 +1,10 @@
 """Validate step: Great Expectations gates each raw file before anything touches the warehouse.
 
-The suites live here as code (GX Core 1.x, ephemeral context, run by :mod:`covid19_etl.checks`):
+The suites live here as code (GX Core 1.x, ephemeral context, run by :mod:`.checks`):
 per source, the cells as published, then the US totals per date that the transform will load
-(:func:`covid19_etl.sources.daily_totals`: NYT's rows, JHU's US rows summed per date), then a
+(:func:`.sources.daily_totals`: NYT's rows, JHU's US rows summed per date), then a
 cross-source check that the two files share at least one date. Each raw file is parsed into a
-table of text (:func:`covid19_etl.sources.read_text_table`); derived, typed columns carry what GX
+table of text (:func:`.sources.read_text_table`); derived, typed columns carry what GX
 has no expectation for, so every failure still comes from a GX result that quotes its rows.
 
 Benign variations pass on purpose: extra columns (JHU's old ``Lat,Long``), reordered columns,
@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from covid19_etl.checks import (
+from include.covid19_etl.checks import (
     CheckFailure,
     ValidationFailed,
     duplicated_columns,
     gx_modules,
     run_suite,
 )
-from covid19_etl.sources import (
+from include.covid19_etl.sources import (
     EXTRAS_SHARE_SUFFIX,
     JHU,
     JHU_COUNTRY_COLUMN,
@@ -400,7 +400,7 @@ def run(raw: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     from airflow.sdk.exceptions import AirflowFailException
 
     from covid19_common.warehouse import newest_loaded_date
-    from covid19_etl.storage import read_bytes
+    from include.covid19_etl.storage import read_bytes
 
     warehouse_newest = newest_loaded_date()
     failures: list[ValidationFailed] = []

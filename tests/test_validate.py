@@ -360,7 +360,7 @@ def test_recovered_may_stop_being_reported_but_not_collapse():
         validate_jhu(jhu_file(*reported, "2020-03-03,US,,9900,3000,90"), LATEST)
 
 
-# The real days closest to each threshold, as the README states them.
+# The real days closest to each threshold, as docs/validation.md states them.
 CLOSEST_REAL_DAYS = {
     # (file, column): (lowest share of running max, its day, highest multiple, its day)
     ("nyt 2021", "cases"): (0.99928, "2021-06-04", 1.484, "2020-03-19"),

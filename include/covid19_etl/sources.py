@@ -26,10 +26,10 @@ class SourceSpec:
     title: str
     date_column: str
     count_columns: tuple[str, ...]
-    other_columns: tuple[str, ...] = ()
     # The size cap of one download: several times the file's final real size, far below what
     # a runaway or wrong response (an error page loop, another dataset) would send.
-    max_bytes: int = 64 * 1024 * 1024
+    max_bytes: int
+    other_columns: tuple[str, ...] = ()
 
     @property
     def identity_columns(self) -> list[str]:

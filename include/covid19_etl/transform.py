@@ -9,7 +9,8 @@ files and writing the staged rows. The rules, in order:
 2. JHU stopped reporting US recoveries on 2020-12-14 and wrote 0 from then on: a 0 after a
    positive value means "not reported" and becomes NULL.
 3. Inner join on date: ``cases`` and ``deaths`` from NYT, ``recovered`` from JHU.
-4. As of day D, keep the rows dated on or before D, so re-running an old day reproduces it.
+4. As of day D, keep the rows dated on or before D: a re-run of an old day loads no row dated
+   after it (its values are those of the files it downloads then, revisions included).
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from typing import Any
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from covid19_common.names import WATCHDOG_DAG_ID
-from covid19_etl.messages import WATCHDOG_NEXT_STEP, FailureNotifier
-from covid19_etl.settings import retry_schedule_from_env, start_date_from_env
+from include.covid19_etl.messages import WATCHDOG_NEXT_STEP, FailureNotifier
+from include.covid19_etl.settings import retry_schedule_from_env, start_date_from_env
 
 
 @dag(
@@ -49,7 +49,7 @@ def covid19_etl_watchdog() -> None:
     @task
     def check_deadlines(**context: Any) -> list[dict[str, Any]]:
         """The days whose deadline fell since the last successful run, not loaded, not alerted."""
-        from covid19_etl.watchdog import late_days
+        from include.covid19_etl.watchdog import late_days
 
         ti = context["ti"]
         return late_days(
@@ -63,7 +63,7 @@ def covid19_etl_watchdog() -> None:
     @task(**retry_schedule_from_env().as_task_args())
     def alert(late: dict[str, Any]) -> str:
         """Publish one late day."""
-        from covid19_etl.watchdog import alert
+        from include.covid19_etl.watchdog import alert
 
         return alert(late)
 

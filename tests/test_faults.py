@@ -20,8 +20,8 @@ import pytest
 from local_postgres import airflow_connection_json
 from local_stack import free_port
 
-from covid19_etl import load, notify
-from covid19_etl.run_facts import RunFacts
+from include.covid19_etl import load, notify
+from include.covid19_etl.run_facts import RunFacts
 from tests.conftest import (
     JHU_2021,
     NYT_2021,
@@ -58,7 +58,7 @@ def test_http_error_then_success_is_retried(status, loaded, sources, monkeypatch
 
 def fetch_from(server_behaviour, limits) -> str:
     """Serve ``server_behaviour`` on a raw socket, fetch from it once and say how it ended."""
-    from covid19_etl.extract import FetchError, fetch
+    from include.covid19_etl.extract import FetchError, fetch
 
     listener = socket.create_server(("127.0.0.1", 0))
     thread = threading.Thread(target=server_behaviour, args=(listener,), daemon=True)
@@ -141,19 +141,19 @@ class Drip:
 
 
 def test_read_timeout():
-    from covid19_etl.extract import Limits
+    from include.covid19_etl.extract import Limits
 
     http_fault("read timeout", stall, Limits(max_bytes=1 << 20, read_timeout=0.5))
 
 
 def test_connection_reset():
-    from covid19_etl.extract import Limits
+    from include.covid19_etl.extract import Limits
 
     http_fault("connection reset", reset, Limits(max_bytes=1 << 20))
 
 
 def test_malformed_content_length_names_the_source():
-    from covid19_etl.extract import Limits
+    from include.covid19_etl.extract import Limits
 
     http_fault("malformed Content-Length", malformed_content_length, Limits(max_bytes=1 << 20))
 
@@ -162,7 +162,7 @@ def test_malformed_content_length_names_the_source():
 def test_slow_drip_body_stops_at_the_total_deadline(framing):
     """A byte every 0.1 s never trips the 5 s read timeout; the 1 s total deadline must end the
     download while the server is still sending (a minute's worth), whatever the framing."""
-    from covid19_etl.extract import Limits
+    from include.covid19_etl.extract import Limits
 
     drip = Drip(framing)
     started = time.monotonic()
@@ -302,8 +302,8 @@ import datetime
 import sys
 sys.path[:0] = {paths!r}
 import psycopg
-from covid19_etl.load import upsert
-from covid19_etl.run_facts import RunFacts
+from include.covid19_etl.load import upsert
+from include.covid19_etl.run_facts import RunFacts
 with psycopg.connect({url!r}) as connection:
     facts = RunFacts.for_day(datetime.date(2021, 3, 16), "killed")
     upsert(connection, open({staged!r}, "rb").read(), facts, {sources!r})
@@ -317,7 +317,7 @@ def test_worker_killed_during_load(warehouse, tmp_path):
     staged = tmp_path / "staged.csv"
     staged.write_bytes(staged_rows(date(2021, 3, 16)))
     code = KILLABLE_LOAD.format(
-        paths=[str(REPO_ROOT / folder) for folder in ("dags", "plugins", "scripts", ".")],
+        paths=[str(REPO_ROOT / folder) for folder in ("plugins", "scripts", ".")],
         url=warehouse.url,
         staged=str(staged),
         sources=sources_read(),
@@ -488,12 +488,12 @@ def test_a_report_whose_settings_cannot_be_read_ends_skipped(loaded, sns_topic, 
     that far.)"""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from covid19_etl import report
+    from include.covid19_etl import report
 
     def unreachable_secrets_backend():
         raise ConnectionError("could not reach the secrets backend")
 
-    monkeypatch.setattr("covid19_etl.settings.load_settings", unreachable_secrets_backend)
+    monkeypatch.setattr("include.covid19_etl.settings.load_settings", unreachable_secrets_backend)
     try:
         report.run(date(2021, 3, 10), run_id="scheduled__2021-03-11", final_try=True)
         observed = "report written"

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from covid19_etl.watchdog import days_due, deadline_of
-from tests.conftest import REPO_ROOT
+from include.covid19_etl.watchdog import days_due, deadline_of
+from tests.conftest import DAG_FOLDER
 from tests.reliability_report import record
 
 SIX_HOURS = timedelta(hours=6)
@@ -79,7 +79,7 @@ def watchdog(scheduler_dag, sns_topic, monkeypatch):
             session.execute(delete(DagRun).where(DagRun.dag_id == "covid19_etl_watchdog"))
 
     no_runs()
-    yield DagBag(dag_folder=str(REPO_ROOT / "dags")).dags["covid19_etl_watchdog"]
+    yield DagBag(dag_folder=str(DAG_FOLDER)).dags["covid19_etl_watchdog"]
     no_runs()
 
 
@@ -88,7 +88,7 @@ class FlakySns:
     times more before it goes through; every message is published for real (the moto server)."""
 
     def __init__(self, failing: dict[str, int]) -> None:
-        from covid19_etl import messages
+        from include.covid19_etl import messages
 
         self.real = messages.publish
         self.failing = failing
@@ -130,7 +130,7 @@ def test_every_deadline_is_checked_once_around_outages_and_failed_alerts(
         landed = scheduled_run(scheduler_dag, march(3), "success", session)
         landed.get_task_instance("load", session=session).state = "success"
     flaky = FlakySns({"2021-03-02": 1, "2021-03-05": 100})
-    monkeypatch.setattr("covid19_etl.messages.publish", flaky)
+    monkeypatch.setattr("include.covid19_etl.messages.publish", flaky)
 
     runs = {
         "before the outage": watchdog_run(watchdog, march(2, 1, 15)),

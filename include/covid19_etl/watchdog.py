@@ -32,7 +32,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from covid19_common.names import DAG_ID
-from covid19_etl.run_facts import DAY, RunFacts
+from include.covid19_etl.run_facts import DAY, RunFacts
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def late_days(
     yet and not loaded, each with its run and task states as the ``alert`` task reports them."""
     from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
-    from covid19_etl.settings import landing_deadline_from_env, start_date_from_env
+    from include.covid19_etl.settings import landing_deadline_from_env, start_date_from_env
 
     after = landing_deadline_from_env()
     already = set(alerted) - {None}
@@ -88,8 +88,8 @@ def late_days(
 def alert(late: dict[str, Any]) -> str:
     """The ``alert`` task, one per late day: publish it, and return the day (the record that it
     was alerted)."""
-    from covid19_etl.messages import late_message, publish
-    from covid19_etl.settings import landing_deadline_from_env
+    from include.covid19_etl.messages import late_message, publish
+    from include.covid19_etl.settings import landing_deadline_from_env
 
     day = date.fromisoformat(late["day"])
     deadline = deadline_of(day, landing_deadline_from_env())

@@ -69,8 +69,6 @@ SOURCE_DOWN_S = 60.0
 # The last day's landing deadline, from the start: it is then held behind day 1 and is late.
 LATE_AFTER_START = timedelta(seconds=20)
 WATCHDOG = "/api/v2/dags/covid19_etl_watchdog"
-# The logical date of the test's own watchdog runs (see Timeline.check_deadlines).
-WATCHDOG_DATE = datetime(2001, 1, 2, tzinfo=UTC)
 # How long a recovered day may take, from the fix to success: its six tasks, a few seconds each.
 RECOVERY_LIMIT_S = 240.0
 UI_CLEAR_RUN = {"dry_run": False, "only_failed": False, "run_on_latest_version": False}
@@ -185,8 +183,8 @@ class Timeline:
 
         A watchdog run starts where the last successful run before it (by logical date) ended,
         and skips the days alerted by runs dated up to its own. The stack's scheduled watchdog
-        runs, every quarter of an hour, are dated now; a run dated years earlier is checked
-        against none of them, so it checks exactly [start, end).
+        runs, every quarter of an hour, are dated from now on; a run dated days earlier (see
+        ``watchdog_date``) is checked against none of them, so it checks exactly [start, end).
         """
         run = self.airflow.call(
             "POST",
@@ -198,6 +196,11 @@ class Timeline:
             },
         )
         return self.watchdog_finished(run)
+
+    def watchdog_date(self, minutes: int) -> datetime:
+        """A logical date ``minutes`` after the DAGs' start date (a run dated before it runs no
+        task), before every watchdog run the stack schedules (catchup=False: from now on)."""
+        return datetime.combine(self.days[0], datetime.min.time(), UTC) + timedelta(minutes=minutes)
 
     def watchdog_finished(self, run: dict) -> dict:
         def finished() -> dict | None:
@@ -327,7 +330,9 @@ def test_the_watchdog_reports_a_day_held_past_its_deadline(story):
     last = story.days[-1]
     wait_for("the last day's deadline", lambda: datetime.now(UTC) > story.deadline, every_s=1)
 
-    story.watchdog_run = story.check_deadlines(story.started, datetime.now(UTC), WATCHDOG_DATE)
+    story.watchdog_run = story.check_deadlines(
+        story.started, datetime.now(UTC), story.watchdog_date(minutes=1)
+    )
     reported = story.late_days(story.watchdog_run)
     record(
         "recovery",
@@ -435,7 +440,7 @@ def test_every_day_succeeds_in_date_order(story):
 def test_the_watchdog_is_silent_for_a_day_that_has_landed(story):
     """The same window again, dated before the run that alerted (so its alert does not count):
     the day has landed now, and nothing is late."""
-    earlier = WATCHDOG_DATE - timedelta(days=1)
+    earlier = story.watchdog_date(minutes=0)
     run = story.check_deadlines(story.started, datetime.now(UTC), earlier)
     assert story.late_days(run) == []
 

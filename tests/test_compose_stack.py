@@ -3,8 +3,9 @@
 The repository's own compose file, with ``docker compose up --build --wait``, changing only what
 docs/compose.md documents as settings: the two source URLs (to a data server on the stack's own
 network, tests/compose-data.yaml), the start date (two scheduled days), the retry window and the
-published ports. The images are the public ones where they can be pulled, else stand-ins built
-from the official recipes (docker/standins/build.py; built once per machine). Then, as a user:
+published ports. The images are the public ones where they can be pulled
+(``COVID19_COMPOSE_PULL=1``), else stand-ins built from the official recipes
+(docker/standins/build.py; built once per machine). Then, as a user:
 
 * ``airflow-init`` exited 0 and every long-running service is healthy, on the project's network
   only; both DAGs parsed without import errors;
@@ -21,6 +22,7 @@ from the official recipes (docker/standins/build.py; built once per machine). Th
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -130,7 +132,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     }
     compose = ComposeProject(PROJECT, env, folder / "compose.log")
     with docker_engine():
-        load_script(STANDINS_BUILD).ensure(log=lambda line: print(line, flush=True))
+        images = load_script(STANDINS_BUILD)
+        # COVID19_COMPOSE_PULL=1 where Docker Hub answers: the public images themselves.
+        images.ensure(pull=os.environ.get("COVID19_COMPOSE_PULL") == "1", log=print)
         compose.run("down", "--volumes", "--remove-orphans")  # what an interrupted run left
         try:
             started = time.monotonic()

@@ -19,9 +19,10 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-# The folders a task process has on sys.path (Airflow puts dags/ and plugins/ there), and
+# The folders a task process has on sys.path (Airflow puts the DAG folder, the repository root,
+# and plugins/ there), and
 # scripts/ for the launcher and the PostgreSQL helpers the tests use too. Set here, as pytest's
 # ``pythonpath`` does, rather than in PYTHONPATH: the local stack of section 5 inherits none.
-for _folder in ("scripts", "plugins", "dags"):
+for _folder in ("scripts", "plugins", "."):
     if str(REPO_ROOT / _folder) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT / _folder))

@@ -27,7 +27,7 @@ from local_postgres import fresh_database
 from bench.common import log, median, summary
 from bench.synthetic import Passes, us_daily_passes
 from covid19_common.names import SCHEMA
-from covid19_etl.run_facts import RunFacts
+from include.covid19_etl.run_facts import RunFacts
 
 NAIVE_SQL = f"""
 INSERT INTO {SCHEMA}.us_daily (date, cases, deaths, recovered, first_loaded_by, last_changed_by)
@@ -131,7 +131,7 @@ def reset_schema(url: str, *, copy_defaults: bool = False) -> None:
     For the plain ``COPY``, the two bookkeeping columns get a default (``COPY`` of the four data
     columns cannot fill NOT NULL columns otherwise); nothing else differs.
     """
-    from covid19_etl import load
+    from include.covid19_etl import load
 
     with connect(url) as connection, connection.cursor() as cursor:
         cursor.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
@@ -176,7 +176,7 @@ def timed(
 
 
 def load_ours(connection: Any, data: bytes) -> Any:
-    from covid19_etl import load
+    from include.covid19_etl import load
 
     return load.upsert(connection, data, RUN, SOURCES_READ)
 
@@ -306,7 +306,7 @@ def measure_size(
 def explain(url: str, passes: Passes) -> dict[str, str]:
     """``EXPLAIN (ANALYZE, BUFFERS)`` of our upsert statement in each pass, rolled back: the
     server-side profile of where the load's time goes."""
-    from covid19_etl import load
+    from include.covid19_etl import load
 
     plans = {}
     reset_schema(url)

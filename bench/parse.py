@@ -50,7 +50,7 @@ def dags_report(env: dict[str, str], repeats: int) -> dict[str, Any]:
             line for line in reversed(done.stdout.splitlines()) if re.match(r"^\s*\[", line)
         )
         rows = json.loads(line)
-        ours = next(row for row in rows if row["file"] == DAG_FILE.name)
+        ours = next(row for row in rows if Path(row["file"]).name == DAG_FILE.name)
         durations.append(parse_duration(ours["duration"]))
     return {"dags_report_s": summary(durations), "dags_report_rows": rows}
 

@@ -29,20 +29,20 @@ from typing import Any
 
 # What each step imports lazily inside run(), imported first so that import and work show apart.
 TASK_IMPORTS = {
-    "extract": ["requests", "covid19_etl.extract", "covid19_etl.storage"],
+    "extract": ["requests", "include.covid19_etl.extract", "include.covid19_etl.storage"],
     "validate": [
         "pandas",
         "great_expectations",
         "great_expectations.expectations",
-        "covid19_etl.validate",
-        "covid19_etl.storage",
+        "include.covid19_etl.validate",
+        "include.covid19_etl.storage",
     ],
-    "transform": ["pandas", "covid19_etl.transform", "covid19_etl.storage"],
+    "transform": ["pandas", "include.covid19_etl.transform", "include.covid19_etl.storage"],
     "load": [
         "psycopg",
         "airflow.providers.postgres.hooks.postgres",
-        "covid19_etl.load",
-        "covid19_etl.storage",
+        "include.covid19_etl.load",
+        "include.covid19_etl.storage",
     ],
 }
 
@@ -98,21 +98,21 @@ def probe_task(args: argparse.Namespace) -> dict[str, Any]:
             importlib.import_module(module)
     with phase("run()"):
         if args.task == "extract":
-            from covid19_etl.extract import run
+            from include.covid19_etl.extract import run
 
             output = run(day=day)
         elif args.task == "validate":
-            from covid19_etl.validate import run
+            from include.covid19_etl.validate import run
 
             output = run(upstream)
         elif args.task == "transform":
-            from covid19_etl.settings import load_settings
-            from covid19_etl.transform import run
+            from include.covid19_etl.settings import load_settings
+            from include.covid19_etl.transform import run
 
             output = run(upstream, day, load_settings().raw_root)
         else:
-            from covid19_etl.load import run
-            from covid19_etl.run_facts import RunFacts
+            from include.covid19_etl.load import run
+            from include.covid19_etl.run_facts import RunFacts
 
             output = run(upstream, RunFacts.for_day(day, args.run_id))
     return {"output": output}
@@ -127,8 +127,8 @@ def probe_gx(args: argparse.Namespace) -> dict[str, Any]:
     with phase("import great_expectations"):
         import great_expectations
         import great_expectations.expectations  # noqa: F401
-    with phase("import covid19_etl.validate"):
-        from covid19_etl import validate
+    with phase("import include.covid19_etl.validate"):
+        from include.covid19_etl import validate
     data = Path(args.file).read_bytes()
     latest = date.fromisoformat(args.latest)
     profiler = None

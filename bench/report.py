@@ -247,10 +247,10 @@ file (every row again, 10 % revised, 1 % new) into the table the first pass left
 `VACUUM ANALYZE`. All loaders write the same table, created by the project's migrations (primary \
 key, CHECK constraints, bookkeeping columns), and each timed load starts after a `CHECKPOINT`.
 
-- **ours**: `covid19_etl.load.upsert()` as shipped (advisory lock, COPY into a temporary table, \
-its key built after the COPY, one statement that updates the changed rows and inserts the new \
-ones, counts, `etl_runs`, one transaction). Like the naive loader, it writes a scheduled run's id \
-(`{loaders.RUN.run_id}`) into each row it inserts or changes.
+- **ours**: `include.covid19_etl.load.upsert()` as shipped (advisory lock, COPY into a temporary \
+table, its key built after the COPY, one statement that updates the changed rows and inserts the \
+new ones, counts, `etl_runs`, one transaction). Like the naive loader, it writes a scheduled run's \
+id (`{loaders.RUN.run_id}`) into each row it inserts or changes.
 - **naive**: the published solutions' way: the CSV parsed in Python, one `INSERT ... ON CONFLICT \
 (date) DO UPDATE` per row (`cursor.execute` per row, psycopg 3, server-side parameters, over the \
 local Unix socket), every row rewritten, one `COMMIT` at the end. Above \

@@ -3,7 +3,7 @@
 Each measurement is a fresh interpreter (:mod:`bench.probe` ``gx``) that imports what a task
 process holds first (``airflow.sdk``), then pandas, then Great Expectations (its import is timed
 apart: every validate task process pays it), then runs
-:func:`covid19_etl.validate.validate_jhu` on the file. The 10x file is the real one with its
+:func:`include.covid19_etl.validate.validate_jhu` on the file. The 10x file is the real one with its
 non-US rows repeated as nine more sets of countries
 (:func:`bench.synthetic.jhu_with_more_countries`), so the US rows and the outcome are unchanged
 while every per-row check sees ten times the rows. One more probe runs under pyinstrument for
@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.common import JHU_FILE, log, probe_summary, run_probe
 from bench.synthetic import jhu_with_more_countries
-from covid19_etl.validate import latest_plausible_date
+from include.covid19_etl.validate import latest_plausible_date
 
 
 def measure(path: Path, repeats: int, latest: str) -> dict[str, Any]:

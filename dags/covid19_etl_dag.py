@@ -46,9 +46,9 @@ from airflow.sdk import CronDataIntervalTimetable, dag, setup, task
 
 from covid19_common.assets import us_daily_asset
 from covid19_common.names import DAG_ID
-from covid19_etl.messages import FailureNotifier
-from covid19_etl.run_facts import RunFacts
-from covid19_etl.settings import (
+from include.covid19_etl.messages import FailureNotifier
+from include.covid19_etl.run_facts import RunFacts
+from include.covid19_etl.settings import (
     retry_schedule_from_env,
     start_date_from_env,
 )
@@ -108,29 +108,29 @@ def covid19_etl() -> None:
     @setup
     def extract(**context: Any) -> dict[str, dict[str, Any]]:
         """Download both sources and archive the raw bytes."""
-        from covid19_etl.extract import run
+        from include.covid19_etl.extract import run
 
         return run(day=RunFacts.from_context(context).as_of)
 
     @task
     def validate(raw: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Gate both files with Great Expectations."""
-        from covid19_etl.validate import run
+        from include.covid19_etl.validate import run
 
         return run(raw)
 
     @task
     def transform(validated: dict[str, dict[str, Any]], **context: Any) -> dict[str, Any]:
         """Join the sources as of the run's day and stage the rows."""
-        from covid19_etl.settings import load_settings
-        from covid19_etl.transform import run
+        from include.covid19_etl.settings import load_settings
+        from include.covid19_etl.transform import run
 
         return run(validated, RunFacts.from_context(context).as_of, load_settings().raw_root)
 
     @task(outlets=[US_DAILY])
     def load(staged: dict[str, Any], **context: Any) -> dict[str, Any]:
         """Upsert the staged rows in one transaction; announce it as a covid19.us_daily event."""
-        from covid19_etl.load import asset_event_extra, run
+        from include.covid19_etl.load import asset_event_extra, run
 
         facts = RunFacts.from_context(context)
         loaded = run(staged, facts)
@@ -140,7 +140,7 @@ def covid19_etl() -> None:
     @task
     def notify(loaded: dict[str, Any], **context: Any) -> str | None:
         """Publish the counts to SNS."""
-        from covid19_etl.notify import run
+        from include.covid19_etl.notify import run
 
         facts = RunFacts.from_context(context)
         return run(loaded, facts.as_of, facts.run_id)
@@ -150,8 +150,8 @@ def covid19_etl() -> None:
     @task(retries=REPORT_RETRIES)
     def report(loaded: dict[str, Any], **context: Any) -> dict[str, Any]:
         """Write the static HTML report beside the raw archive; a last failed try skips."""
-        from covid19_etl.report import run
-        from covid19_etl.settings import load_settings
+        from include.covid19_etl.report import run
+        from include.covid19_etl.settings import load_settings
 
         facts, ti = RunFacts.from_context(context), context["ti"]
         return run(

@@ -16,8 +16,8 @@ from typing import Any
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from covid19_common.names import WATCHDOG_DAG_ID
-from covid19_etl.messages import WATCHDOG_NEXT_STEP, FailureNotifier
-from covid19_etl.settings import start_date_from_env
+from include.covid19_etl.messages import WATCHDOG_NEXT_STEP, FailureNotifier
+from include.covid19_etl.settings import start_date_from_env
 
 
 @dag(
@@ -44,7 +44,7 @@ def covid19_etl_watchdog() -> None:
     @task
     def check_deadlines(**context: Any) -> list[str]:
         """Alert for each day whose deadline fell in this interval and that has not loaded."""
-        from covid19_etl.watchdog import run
+        from include.covid19_etl.watchdog import run
 
         return run(context["data_interval_start"], context["data_interval_end"])
 

@@ -3,9 +3,12 @@
 
 Layout in the bucket, by AWS's guide (plugins extend the UI; other code goes under dags/):
 
-    s3://<bucket>/dags/...                  the repository's dags/: the DAG files, their
-                                            .airflowignore and the covid19_etl package. MWAA
-                                            syncs this prefix while running: no restart.
+    s3://<bucket>/dags/...                  the repository's DAG folder as it is: dags/ (the DAG
+                                            files), include/ (the covid19_etl package they
+                                            import) and the .airflowignore that parses only
+                                            dags/. MWAA syncs this prefix while running (no
+                                            restart) and puts the folder on sys.path, so
+                                            include.covid19_etl imports as in the repository.
     s3://<bucket>/plugins.zip               plugins/* at the zip root (the UI plugin and the
                                             covid19_common package it shares with the DAGs),
                                             plus the files requirements.txt names under
@@ -58,6 +61,9 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 DAGS_PREFIX = "dags/"
+# What the DAG folder holds, in the repository (whose root is the local DAG folder) and under
+# DAGS_PREFIX on MWAA: one layout, so the imports are the same everywhere.
+DAG_FOLDER_CONTENT = (".airflowignore", "dags", "include")
 PLUGINS_KEY = "plugins.zip"
 REQUIREMENTS_KEY = "requirements.txt"
 SHA256_METADATA = "sha256"  # stored as x-amz-meta-sha256 on every uploaded object
@@ -262,14 +268,15 @@ def build(
     out_dir/plugins is the plugins folder as MWAA unpacks plugins.zip, so out_dir stands for
     $AIRFLOW_HOME when requirements.txt is resolved; private_only needs uv for that.
     """
-    dags_dir = repo_root / "dags"
     plugins_dir = repo_root / "plugins"
     requirements = repo_root / "requirements.txt"
 
     if network_mode not in NETWORK_MODES:
         raise DeployError(f"network mode {network_mode!r} is none of {', '.join(NETWORK_MODES)}")
-    if not (dags_dir / "covid19_etl" / "__init__.py").is_file():
-        raise DeployError(f"{dags_dir}/covid19_etl/__init__.py is missing: nothing to ship")
+    if not (repo_root / "include" / "covid19_etl" / "__init__.py").is_file():
+        raise DeployError(
+            f"{repo_root}/include/covid19_etl/__init__.py is missing: nothing to ship"
+        )
     if not requirements.is_file():
         raise DeployError(f"{requirements} is missing: MWAA needs the requirements file")
     named = {name: repo_root / name for name in plugins_files_named_in(requirements.read_text())}
@@ -286,16 +293,17 @@ def build(
     out_dir.mkdir(parents=True)
     bundle = Bundle(root=out_dir, network_mode=network_mode)
 
-    # dags/: the DAG files, their .airflowignore and the pipeline's package with its SQL.
-    for path in _files_under(dags_dir):
-        rel = path.relative_to(dags_dir)
-        target = out_dir / "dags" / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
-        content_type = "text/x-python" if path.suffix == ".py" else "text/plain"
-        bundle.dags.append(Artefact(DAGS_PREFIX + rel.as_posix(), target, content_type))
-    if not any(a.key.endswith(".py") for a in bundle.dags):
-        raise DeployError(f"no DAG file found under {dags_dir}")
+    # The DAG folder: the DAG files, the pipeline's package with its SQL, the ignore file.
+    for path in [repo_root / name for name in DAG_FOLDER_CONTENT]:
+        for file in [path] if path.is_file() else _files_under(path):
+            rel = file.relative_to(repo_root)
+            target = out_dir / "dags" / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(file, target)
+            content_type = "text/x-python" if file.suffix == ".py" else "text/plain"
+            bundle.dags.append(Artefact(DAGS_PREFIX + rel.as_posix(), target, content_type))
+    if not any(a.key.startswith(f"{DAGS_PREFIX}dags/") for a in bundle.dags):
+        raise DeployError(f"no DAG file found under {repo_root / 'dags'}")
 
     stage_plugins([plugins_dir], named, out_dir / "plugins")
     req_copy = out_dir / REQUIREMENTS_KEY

@@ -21,12 +21,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from covid19_etl.load import LoadResult
+    from include.covid19_etl.load import LoadResult
 
 from local_postgres import airflow_connection_json, fresh_database, server
 from mwaa_profile import AWS_CLIENT_ARGS, moto_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The DAG folder, as on MWAA: dags/ and include/ side by side; its .airflowignore parses dags/.
+DAG_FOLDER = REPO_ROOT
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 NYT_2021 = FIXTURES / "nyt" / "us.csv"
 NYT_2023 = FIXTURES / "nyt" / "us_through_2023-01-24.csv"
@@ -49,7 +51,7 @@ _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="covid19-airflow-home-"))
 os.environ.update(
     {
         "AIRFLOW_HOME": str(_AIRFLOW_HOME),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAG_FOLDER),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
@@ -185,8 +187,8 @@ def load_rows(
     :func:`sources_read`)."""
     import psycopg
 
-    from covid19_etl.load import upsert
-    from covid19_etl.run_facts import RunFacts
+    from include.covid19_etl.load import upsert
+    from include.covid19_etl.run_facts import RunFacts
 
     with psycopg.connect(url) as connection:
         return upsert(connection, staged, RunFacts.for_day(day, run_id), sources_read(**read))
@@ -194,8 +196,8 @@ def load_rows(
 
 def staged_rows(day: date, nyt: Path = NYT_2021) -> bytes:
     """The fixture files' rows as of ``day``, as the transform stages them."""
-    from covid19_etl.sources import read_text_table
-    from covid19_etl.transform import to_csv_bytes, us_daily
+    from include.covid19_etl.sources import read_text_table
+    from include.covid19_etl.transform import to_csv_bytes, us_daily
 
     nyt_table = read_text_table(nyt.read_bytes())
     return to_csv_bytes(us_daily(nyt_table, read_text_table(JHU_2021.read_bytes()), day))
@@ -203,8 +205,8 @@ def staged_rows(day: date, nyt: Path = NYT_2021) -> bytes:
 
 def clean_us_daily(as_of: date, nyt: Path = NYT_2021) -> dict[str, tuple[int, int, int | None]]:
     """What a clean load of the fixture files as of ``as_of`` puts in ``covid19.us_daily``."""
-    from covid19_etl.sources import read_text_table
-    from covid19_etl.transform import us_daily
+    from include.covid19_etl.sources import read_text_table
+    from include.covid19_etl.transform import us_daily
 
     frame = us_daily(
         read_text_table(nyt.read_bytes()), read_text_table(JHU_2021.read_bytes()), as_of
@@ -366,7 +368,7 @@ def airflow_db() -> None:
 def covid19_dag(airflow_db: None) -> Any:
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
+    bag = DagBag(dag_folder=str(DAG_FOLDER))
     assert not bag.import_errors, bag.import_errors
     return bag.get_dag("covid19_etl")
 

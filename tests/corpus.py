@@ -150,22 +150,23 @@ def by_state(row: list[str]) -> list[list[str]]:
 CRUISE_SHIPS = {"Diamond Princess": (49, 0, 0), "Grand Princess": (103, 0, 3)}
 
 
-def with_cruise_ships(row: list[str]) -> list[list[str]]:
-    """The national row without the ships, then a row per ship: France's layout in this file."""
+def national_and_extras(row: list[str], extras: dict[str, list[int]]) -> list[list[str]]:
+    """The national row without ``extras``, then a row for each: the same total per date."""
     day, country, province, *counts = row
-    if int(counts[0]) < 1000:
-        return [row]
     national = [
-        int(count) - sum(ship[i] for ship in CRUISE_SHIPS.values())
-        for i, count in enumerate(counts)
+        int(count) - sum(extra[i] for extra in extras.values()) for i, count in enumerate(counts)
     ]
     return [
         [day, country, province, *map(str, national)],
-        *(
-            [day, country, ship, *map(str, ship_counts)]
-            for ship, ship_counts in CRUISE_SHIPS.items()
-        ),
+        *([day, country, name, *map(str, extra)] for name, extra in extras.items()),
     ]
+
+
+def with_cruise_ships(row: list[str]) -> list[list[str]]:
+    """A row per ship beside the national row: France's layout in this file."""
+    if int(row[3]) < 1000:
+        return [row]
+    return national_and_extras(row, {ship: list(c) for ship, c in CRUISE_SHIPS.items()})
 
 
 REPEATED_DAYS = ("2020-06-01", "2020-09-15", "2021-03-16")
@@ -176,6 +177,38 @@ def national_row_repeated(row: list[str]) -> list[list[str]]:
     if row[0] not in REPEATED_DAYS:
         return [row]
     return [row, [row[0], row[1], "US", *row[3:]]]
+
+
+def national_plus_near_complete_breakdown(row: list[str]) -> list[list[str]]:
+    """The national row as published, and beside it state rows adding up to 99 % of it: a
+    breakdown never adds up exactly (unassigned cases, territories, late corrections)."""
+    day, country, province, *counts = row
+    near = [day, country, province, *(str(int(count) * 99 // 100) for count in counts)]
+    return [row, *by_state(near)]
+
+
+# Denmark's largest real share beside its national row: Faroe Islands and Greenland, 8.5 %.
+EXTRAS_TENTHS_OF_A_PERCENT = {"Guam": 50, "Puerto Rico": 35}
+
+
+def with_small_extras(row: list[str]) -> list[list[str]]:
+    """Two territories beside the national row, 8.5 % of the total."""
+    values = [int(count) for count in row[3:]]
+    return national_and_extras(
+        row,
+        {
+            name: [value * share // 1000 for value in values]
+            for name, share in EXTRAS_TENTHS_OF_A_PERCENT.items()
+        },
+    )
+
+
+# Days on which the US is spelled another way: other countries have rows, the US none.
+RENAMED_US_DAYS = ("2020-08-10", "2020-08-11", "2020-08-12")
+
+
+def us_spelled_otherwise(row: list[str]) -> list[list[str]]:
+    return [[row[0], "United States", *row[2:]]] if row[0] in RENAMED_US_DAYS else [row]
 
 
 def by_state_one_missing(row: list[str]) -> list[list[str]]:
@@ -418,6 +451,23 @@ MALFORMED: list[MalformedCase] = [
         "Date='2020-11-03' Confirmed=5689731",
     ),
     MalformedCase(
+        "jhu-us-national-plus-near-complete-breakdown",
+        "jhu",
+        each_jhu_us_row(national_plus_near_complete_breakdown),
+        "US totals per date: expect_column_values_to_be_between("
+        'column="Confirmed (other rows\' share of the national row)", max_value=0.5)',
+        "Date='2020-03-11' Confirmed=2282",
+    ),
+    MalformedCase(
+        "jhu-us-missing-inside-the-series",
+        "jhu",
+        each_jhu_us_row(us_spelled_otherwise),
+        "US totals per date: expect_column_values_to_be_between("
+        "column='US rows summed', min_value=1, max_value=100): 3 of 420 dates",
+        "Date='2020-08-10' US rows summed=0 US rows (Province/State Confirmed/Recovered/Deaths)="
+        "'none, while other countries have 274 row(s)'",
+    ),
+    MalformedCase(
         "nyt-count-trailing-newline",
         "nyt",
         nyt_row("2021-03-16", b'2021-03-16,"29569017\n",536490'),
@@ -462,6 +512,7 @@ BENIGN: list[BenignCase] = [
     BenignCase("nyt-blank-last-lines", "nyt", lambda data: data + b"\n\n\n"),
     BenignCase("jhu-us-as-state-rows", "jhu", each_jhu_us_row(by_state)),
     BenignCase("jhu-us-national-plus-cruise-ships", "jhu", each_jhu_us_row(with_cruise_ships)),
+    BenignCase("jhu-us-national-plus-small-extras", "jhu", each_jhu_us_row(with_small_extras)),
 ]
 
 CLEAN_FILES = {"nyt": NYT_2021, "jhu": JHU_2021}

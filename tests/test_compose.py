@@ -5,8 +5,8 @@ seconds (they are part of ``make test-fast``):
 
 * the file is validated against the Compose specification (check-jsonschema's vendored schema);
 * its structure is checked against what the DAG needs: services, mounts, executor, pinned images,
-  and the Variables and Connections, whose names are derived from ``covid19_etl.settings`` so a
-  rename on either side turns this red;
+  and the Variables and Connections, whose names are derived from
+  ``include.covid19_etl.settings`` so a rename on either side turns this red;
 * the parts that run code are run for real: ``docker/init_stack.py`` creates its resources in a
   moto server and the DAG's own notify and storage code then uses the compose file's AWS
   connection against them; ``docker/init-warehouse.sql`` runs on a real PostgreSQL and the DAG's
@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from covid19_common import names
-from covid19_etl import settings
+from include.covid19_etl import settings
 from tests.compose_stack import PINNED_COMPOSE, load_script
 from tests.conftest import REPO_ROOT
 
@@ -56,8 +56,11 @@ AIRFLOW_COMPONENTS = {
 LONG_RUNNING = [POSTGRES, EMULATOR, *AIRFLOW_COMPONENTS]
 
 AIRFLOW_HOME = "/opt/airflow"
-MOUNTS = {  # host folder -> where the Airflow services must see it
-    "./dags": f"{AIRFLOW_HOME}/dags",
+DAG_FOLDER = f"{AIRFLOW_HOME}/dags"
+MOUNTS = {  # host path -> where the Airflow services must see it: the DAG folder as on MWAA
+    "./.airflowignore": f"{DAG_FOLDER}/.airflowignore",
+    "./dags": f"{DAG_FOLDER}/dags",
+    "./include": f"{DAG_FOLDER}/include",
     "./plugins": f"{AIRFLOW_HOME}/plugins",
 }
 LOGS = f"{AIRFLOW_HOME}/logs"
@@ -301,7 +304,7 @@ def test_every_airflow_service_has_the_dags_variables_connections_and_settings(
     assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"].lower() == "false"
     assert env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"].lower() == "false"
-    assert "PYTHONPATH" not in env  # as on MWAA: Airflow itself puts dags/ and plugins/ there
+    assert "PYTHONPATH" not in env  # as on MWAA: Airflow puts the DAG folder and plugins/ there
 
     metadata = urlsplit(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
     assert metadata.scheme.startswith("postgresql")
@@ -366,10 +369,10 @@ def test_the_bundle_folders_are_where_airflow_looks() -> None:
     # Nothing overrides the image's dags/plugins folders, which are the mount targets.
     for service in AIRFLOW_SERVICES:
         env = environment(service)
-        assert env.get("AIRFLOW__CORE__DAGS_FOLDER", MOUNTS["./dags"]) == MOUNTS["./dags"]
+        assert env.get("AIRFLOW__CORE__DAGS_FOLDER", DAG_FOLDER) == DAG_FOLDER
         assert env.get("AIRFLOW__CORE__PLUGINS_FOLDER", MOUNTS["./plugins"]) == MOUNTS["./plugins"]
     assert (REPO_ROOT / "dags" / "covid19_etl_dag.py").is_file()
-    assert (REPO_ROOT / "dags" / "covid19_etl" / "settings.py").is_file()
+    assert (REPO_ROOT / "include" / "covid19_etl" / "settings.py").is_file()
 
 
 def test_the_login_passwords_file_is_on_a_volume_init_and_the_api_server_share() -> None:
@@ -478,7 +481,7 @@ def test_init_sql_makes_a_database_the_dags_migration_runs_in(
     from psycopg.conninfo import conninfo_to_dict
 
     from covid19_common import warehouse as warehouse_side
-    from covid19_etl import load
+    from include.covid19_etl import load
 
     conn = connection(API_SERVER, names.WAREHOUSE_CONN_ID)
     with psycopg.connect(postgres_server_url, autocommit=True) as admin:
@@ -540,7 +543,7 @@ def _compose_aws_env(endpoint_url: str) -> dict[str, str]:
 def test_init_creates_the_topic_queue_and_bucket_the_dag_is_told_to_use(
     moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from covid19_etl import messages, storage
+    from include.covid19_etl import messages, storage
 
     init = init_stack()
     env = _compose_aws_env(moto_endpoint)

@@ -10,12 +10,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from covid19_etl.messages import FailureNotifier
-from covid19_etl.settings import retry_schedule, retry_schedule_from_env, start_date_from_env
-from tests.conftest import REPO_ROOT
+from include.covid19_etl.messages import FailureNotifier
+from include.covid19_etl.settings import (
+    retry_schedule,
+    retry_schedule_from_env,
+    start_date_from_env,
+)
+from tests.conftest import DAG_FOLDER, REPO_ROOT
 
 DAG_FILE = REPO_ROOT / "dags" / "covid19_etl_dag.py"
-BUNDLE_PATH = (REPO_ROOT / "dags", REPO_ROOT / "plugins")
+BUNDLE_PATH = (DAG_FOLDER, REPO_ROOT / "plugins")
 HEAVY_MODULES = ("pandas", "great_expectations", "boto3", "botocore", "psycopg", "psycopg2")
 
 
@@ -23,7 +27,7 @@ HEAVY_MODULES = ("pandas", "great_expectations", "boto3", "botocore", "psycopg",
 def dag():
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
+    bag = DagBag(dag_folder=str(DAG_FOLDER))
     assert bag.import_errors == {}
     assert sorted(bag.dag_ids) == ["covid19_etl", "covid19_etl_watchdog"]
     return bag.dags["covid19_etl"]
@@ -33,7 +37,7 @@ def dag():
 def watchdog():
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(REPO_ROOT / "dags")).dags["covid19_etl_watchdog"]
+    return DagBag(dag_folder=str(DAG_FOLDER)).dags["covid19_etl_watchdog"]
 
 
 def test_the_watchdog_checks_each_quarter_hour_from_now_on(watchdog):

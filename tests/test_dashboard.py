@@ -22,8 +22,8 @@ from schemathesis.checks import (
 )
 
 from covid19_dashboard import charts, page, series, snapshot, web
-from covid19_etl import report, transform
-from covid19_etl.sources import read_text_table
+from include.covid19_etl import report, transform
+from include.covid19_etl.sources import read_text_table
 from tests import dashboard_contract
 from tests.conftest import JHU_2021, NYT_2021, REPO_ROOT, Warehouse, load_rows
 

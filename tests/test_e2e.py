@@ -139,9 +139,9 @@ def test_malformed_source_fails_at_validate_and_changes_nothing(
 
 def preload_days_reading_the_fixtures(warehouse_url: str, days: list[date]) -> None:
     """Loads of ``days`` that read the served fixture files, as the DAG would have."""
-    from covid19_etl.load import upsert
-    from covid19_etl.run_facts import RunFacts
-    from covid19_etl.sources import JHU, NYT, daily_totals, read_text_table
+    from include.covid19_etl.load import upsert
+    from include.covid19_etl.run_facts import RunFacts
+    from include.covid19_etl.sources import JHU, NYT, daily_totals, read_text_table
 
     read = {
         spec.name: {

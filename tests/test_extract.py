@@ -12,8 +12,8 @@ from datetime import date
 import pytest
 from werkzeug import Response
 
-from covid19_etl import extract
-from covid19_etl.extract import FetchError, Limits, fetch, redact_url
+from include.covid19_etl import extract
+from include.covid19_etl.extract import FetchError, Limits, fetch, redact_url
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,8 @@ import pytest
 from local_postgres import airflow_connection_json
 from local_stack import free_port
 
-from covid19_etl import load, notify
-from covid19_etl.run_facts import RunFacts
+from include.covid19_etl import load, notify
+from include.covid19_etl.run_facts import RunFacts
 from tests.conftest import (
     JHU_2021,
     NYT_2021,
@@ -56,7 +56,7 @@ def test_http_500_then_success_is_retried(loaded, sources, monkeypatch, run_day)
 
 def http_fault(name: str, server_behaviour, limits) -> None:
     """Serve ``server_behaviour`` on a raw socket and fetch from it once."""
-    from covid19_etl.extract import FetchError, fetch
+    from include.covid19_etl.extract import FetchError, fetch
 
     listener = socket.create_server(("127.0.0.1", 0))
     thread = threading.Thread(target=server_behaviour, args=(listener,), daemon=True)
@@ -103,19 +103,19 @@ def drip(listener: socket.socket) -> None:
 
 
 def test_read_timeout():
-    from covid19_etl.extract import Limits
+    from include.covid19_etl.extract import Limits
 
     http_fault("read timeout", stall, Limits(max_bytes=1 << 20, read_timeout=0.5))
 
 
 def test_connection_reset():
-    from covid19_etl.extract import Limits
+    from include.covid19_etl.extract import Limits
 
     http_fault("connection reset", reset, Limits(max_bytes=1 << 20))
 
 
 def test_slow_drip_body():
-    from covid19_etl.extract import Limits
+    from include.covid19_etl.extract import Limits
 
     http_fault("slow-drip body", drip, Limits(max_bytes=1 << 20, read_timeout=5, total_timeout=1))
 
@@ -244,8 +244,8 @@ import datetime
 import sys
 sys.path[:0] = {paths!r}
 import psycopg
-from covid19_etl.load import upsert
-from covid19_etl.run_facts import RunFacts
+from include.covid19_etl.load import upsert
+from include.covid19_etl.run_facts import RunFacts
 with psycopg.connect({url!r}) as connection:
     facts = RunFacts.for_day(datetime.date(2021, 3, 16), "killed")
     upsert(connection, open({staged!r}, "rb").read(), facts, {sources!r})
@@ -259,7 +259,7 @@ def test_worker_killed_during_load(warehouse, tmp_path):
     staged = tmp_path / "staged.csv"
     staged.write_bytes(staged_rows(date(2021, 3, 16)))
     code = KILLABLE_LOAD.format(
-        paths=[str(REPO_ROOT / folder) for folder in ("dags", "plugins", "scripts", ".")],
+        paths=[str(REPO_ROOT / folder) for folder in ("plugins", "scripts", ".")],
         url=warehouse.url,
         staged=str(staged),
         sources=sources_read(),

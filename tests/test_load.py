@@ -11,8 +11,8 @@ import psycopg2
 import pytest
 
 from covid19_common.warehouse import SourceFreshness, source_freshness
-from covid19_etl import load
-from covid19_etl.run_facts import RunFacts
+from include.covid19_etl import load
+from include.covid19_etl.run_facts import RunFacts
 from tests.conftest import load_rows, sources_read
 
 pytestmark = pytest.mark.integration

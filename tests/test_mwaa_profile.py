@@ -33,7 +33,7 @@ from local_stack import LocalAirflow, local_airflow, wait_for
 from mwaa_profile import AWS_CLIENT_ARGS, BUCKET, SCHEDULER, WEBSERVER, WORKERS
 
 from covid19_common.names import DAG_ID, TASKS
-from covid19_etl.settings import retry_schedule
+from include.covid19_etl.settings import retry_schedule
 from tests.browser import VIEWPORT, check_dashboard, record_errors, warehouse_totals
 from tests.conftest import Topic, Warehouse, clean_us_daily, create_topic
 

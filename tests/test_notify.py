@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from covid19_etl import messages, notify
+from include.covid19_etl import messages, notify
 
 LOADED = {
     "source_rows": 420,
@@ -88,7 +88,7 @@ def test_notify_task_publishes_to_sns(sns_topic):
 def test_without_a_topic_the_message_goes_to_the_log(caplog, monkeypatch):
     monkeypatch.delenv("AIRFLOW_VAR_COVID19_SNS_TOPIC_ARN", raising=False)
 
-    with caplog.at_level(logging.WARNING, logger="covid19_etl.notify"):
+    with caplog.at_level(logging.WARNING, logger="include.covid19_etl.notify"):
         assert notify.run(LOADED, date(2021, 3, 16), "scheduled__2021-03-16") is None
 
     assert "covid19_sns_topic_arn is not set" in caplog.text

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FAILED_AT_VALIDATE, REPO_ROOT
+from tests.conftest import DAG_FOLDER, FAILED_AT_VALIDATE
 
 FAILED_DAY = datetime(2021, 3, 10, tzinfo=UTC)
 NEXT_DAY = FAILED_DAY + timedelta(days=1)
@@ -39,7 +39,7 @@ def scheduler_dag(airflow_db: None) -> Iterator[Any]:
             session.execute(delete(DagRun).where(DagRun.dag_id == "covid19_etl"))
 
     DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
+    bag = DagBag(dag_folder=str(DAG_FOLDER))
     sync_bag_to_db(bag, "dags-folder", None)
     no_runs()
     with create_session() as session:

@@ -72,7 +72,7 @@ def execute_calls_with_built_sql(path: Path) -> list[str]:
 def test_sql_is_built_with_parameters_only():
     built = [
         place
-        for folder in ("dags", "plugins")
+        for folder in ("dags", "include", "plugins")
         for path in sorted((REPO_ROOT / folder).rglob("*.py"))
         for place in execute_calls_with_built_sql(path)
     ]

@@ -7,8 +7,8 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from covid19_etl import transform
-from covid19_etl.sources import JHU, NYT, daily_totals, read_text_table
+from include.covid19_etl import transform
+from include.covid19_etl.sources import JHU, NYT, daily_totals, read_text_table
 from tests.conftest import JHU_2021, NYT_2021
 
 

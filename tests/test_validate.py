@@ -10,12 +10,20 @@ from airflow.sdk.exceptions import AirflowFailException
 from pandas.testing import assert_frame_equal
 
 from covid19_common import warehouse
-from covid19_etl import transform, validate
-from covid19_etl.sources import JHU, NYT, read_text_table
-from covid19_etl.validate import (
+from include.covid19_etl import transform, validate
+from include.covid19_etl.sources import (
+    EXTRAS_SHARE_SUFFIX,
+    JHU,
+    NYT,
+    jhu_rows_by_date,
+    read_text_table,
+)
+from include.covid19_etl.validate import (
+    MAX_EXTRAS_SHARE_OF_NATIONAL,
     MAX_MULTIPLE_OF_PREVIOUS_MAX,
     MIN_SHARE_OF_RUNNING_MAX,
     MULTIPLE_SUFFIX,
+    RUNNING_MAX_FLOOR,
     SHARE_SUFFIX,
     VALIDATORS,
     CheckFailure,
@@ -224,8 +232,66 @@ def test_us_rows_that_add_up_once_pass(rows):
 def test_more_us_rows_on_a_date_than_a_state_breakdown_has_are_refused():
     rows = [f"2020-03-01,US,County {number},1,0,0" for number in range(101)]
 
-    with pytest.raises(ValidationFailed, match=r"column='US rows summed', max_value=100\): 1 of"):
+    refused = r"column='US rows summed', min_value=1, max_value=100\): 1 of"
+    with pytest.raises(ValidationFailed, match=refused):
         validate_jhu(jhu_file(*rows), LATEST)
+
+
+@pytest.mark.parametrize(
+    ("others", "refused"),
+    [
+        # Other rows at half the national row pass, a little more is a breakdown
+        (["2020-03-01,US,Guam,2000,50,30"], False),
+        (["2020-03-01,US,Guam,2001,50,30"], True),
+        (["2020-03-01,US,Guam,1000,1000,30"], False),  # national Recovered under the floor
+        (["2020-03-01,US,Texas,1500,0,0", "2020-03-01,US,Utah,600,0,0"], True),
+    ],
+    ids=["half", "over-half", "under-the-floor", "two-rows-summed"],
+)
+def test_other_rows_beside_a_national_row_must_be_a_small_share_of_it(others, refused):
+    data = jhu_file("2020-03-01,US,,4000,900,100", *others)
+
+    if not refused:
+        validate_jhu(data, LATEST)
+        return
+    with pytest.raises(ValidationFailed) as caught:
+        validate_jhu(data, LATEST)
+    assert (
+        "expect_column_values_to_be_between(column=\"Confirmed (other rows' share of the national "
+        "row)\", max_value=0.5): 1 of 1 dates, e.g. Date='2020-03-01' Confirmed="
+    ) in str(caught.value)
+
+
+def test_a_date_inside_the_us_series_without_a_us_row_is_refused():
+    rows = [
+        f"2020-03-0{day},{country},,{1000 * day},0,{day}"
+        for day in range(1, 6)
+        for country in ("US", "Italy")
+        if not (country == "US" and day in (2, 3))
+    ]
+
+    with pytest.raises(ValidationFailed) as caught:
+        validate_jhu(jhu_file(*rows), LATEST)
+
+    assert (
+        "column='US rows summed', min_value=1, max_value=100): 2 of 5 dates, "
+        "e.g. Date='2020-03-02' US rows summed=0 "
+        "US rows (Province/State Confirmed/Recovered/Deaths)='none, while other countries have "
+        "1 row(s)'; Date='2020-03-03'"
+    ) in str(caught.value)
+
+
+def test_us_rows_may_start_later_and_end_earlier_than_the_other_countries():
+    rows = [
+        f"2020-03-0{day},{country},,{1000 * day},0,{day}"
+        for day in range(1, 6)
+        for country in ("US", "Italy")
+        if not (country == "US" and day in (1, 5))
+    ]
+
+    profile = validate_jhu(jhu_file(*rows), LATEST)
+
+    assert (profile.min_date, profile.max_date, profile.rows) == ("2020-03-02", "2020-03-04", 3)
 
 
 @pytest.mark.parametrize(
@@ -294,7 +360,7 @@ def test_recovered_may_stop_being_reported_but_not_collapse():
         validate_jhu(jhu_file(*reported, "2020-03-03,US,,9900,3000,90"), LATEST)
 
 
-# The real days closest to each threshold, as the README states them.
+# The real days closest to each threshold, as docs/validation.md states them.
 CLOSEST_REAL_DAYS = {
     # (file, column): (lowest share of running max, its day, highest multiple, its day)
     ("nyt 2021", "cases"): (0.99928, "2021-06-04", 1.484, "2020-03-19"),
@@ -330,6 +396,37 @@ def test_the_real_files_stay_within_the_thresholds_by_the_documented_margins():
     assert found == CLOSEST_REAL_DAYS
     assert min(share for share, *_ in found.values()) > MIN_SHARE_OF_RUNNING_MAX
     assert max(multiple for _, _, multiple, _ in found.values()) < MAX_MULTIPLE_OF_PREVIOUS_MAX
+
+
+# The countries that report a national row and other rows beside it in the real JHU file: the
+# largest share the other rows reach (where the national count is at least RUNNING_MAX_FLOOR).
+LARGEST_REAL_EXTRAS = {
+    # (country, column): (largest share, its day)
+    ("Denmark", "Confirmed"): (0.0853, "2020-03-22"),
+    ("Denmark", "Recovered"): (0.088, "2020-04-10"),
+    ("Denmark", "Deaths"): (0.0007, "2021-01-06"),
+    ("France", "Confirmed"): (0.0577, "2020-08-26"),
+    ("France", "Recovered"): (0.2711, "2020-10-19"),
+    ("France", "Deaths"): (0.0093, "2020-11-04"),
+    ("Netherlands", "Confirmed"): (0.0477, "2020-09-18"),
+    ("Netherlands", "Deaths"): (0.009, "2020-10-22"),
+    ("United Kingdom", "Confirmed"): (0.0104, "2020-04-05"),
+    ("United Kingdom", "Deaths"): (0.0027, "2020-04-24"),
+}
+
+
+def test_real_extras_beside_a_national_row_stay_under_the_breakdown_threshold():
+    table = read_text_table(JHU_2021.read_bytes())
+    found = {}
+    for country in sorted({country for country, _ in LARGEST_REAL_EXTRAS}):
+        per_date = jhu_rows_by_date(table, floor=RUNNING_MAX_FLOOR, country=country)
+        for column in JHU.count_columns:
+            share = per_date[column + EXTRAS_SHARE_SUFFIX]
+            if share.max() > 0:
+                found[country, column] = (round(share.max(), 4), share.idxmax())
+
+    assert found == LARGEST_REAL_EXTRAS
+    assert max(share for share, _ in found.values()) * 1.8 < MAX_EXTRAS_SHARE_OF_NATIONAL
 
 
 # --- messages --------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from covid19_etl.watchdog import days_due, deadline_of
+from include.covid19_etl.watchdog import days_due, deadline_of
 
 SIX_HOURS = timedelta(hours=6)
 FIRST = date(2026, 11, 1)

@@ -1,4 +1,4 @@
-"""What the pipeline (``dags/covid19_etl``) and the UI plugin (``covid19_dashboard``) share.
+"""What the pipeline (``include/covid19_etl``) and the UI plugin (``covid19_dashboard``) share.
 
 The names other tools rely on and the warehouse's read side. It ships in plugins.zip because
 only the plugins folder is on ``sys.path`` in every Airflow component, the api-server included;

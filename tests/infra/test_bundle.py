@@ -43,25 +43,28 @@ def shipped_files(folder: Path) -> set[str]:
     }
 
 
-def test_dags_prefix_holds_the_dag_files_and_the_pipeline_package(
-    bundle: deploy_bundle.Bundle,
-) -> None:
+def test_dags_prefix_mirrors_the_repositorys_dag_folder(bundle: deploy_bundle.Bundle) -> None:
     keys = {a.key for a in bundle.dags}
     assert {
-        "dags/covid19_etl_dag.py",
-        "dags/covid19_etl_watchdog_dag.py",
         "dags/.airflowignore",
-        "dags/covid19_etl/__init__.py",
-        "dags/covid19_etl/sql/001_create_tables.sql",
+        "dags/dags/covid19_etl_dag.py",
+        "dags/dags/covid19_etl_watchdog_dag.py",
+        "dags/include/__init__.py",
+        "dags/include/covid19_etl/__init__.py",
+        "dags/include/covid19_etl/sql/001_create_tables.sql",
     } <= keys
-    assert keys == {f"dags/{name}" for name in shipped_files(SOURCE / "dags")}
+    assert keys == {
+        "dags/.airflowignore",
+        *(f"dags/dags/{name}" for name in shipped_files(SOURCE / "dags")),
+        *(f"dags/include/{name}" for name in shipped_files(SOURCE / "include")),
+    }
 
 
 def test_plugins_zip_has_the_plugins_folder_at_its_root(bundle: deploy_bundle.Bundle) -> None:
     entries = bundle.zip_entries()
     assert shipped_files(SOURCE / "plugins") <= set(entries)
     assert "covid19_dashboard_plugin.py" in entries and "covid19_common/names.py" in entries
-    assert not [e for e in entries if e.startswith("covid19_etl/")], "the pipeline is in dags/"
+    assert not [e for e in entries if "covid19_etl/" in e], "the pipeline is in the DAG folder"
     assert not any("__pycache__" in e or e.endswith((".pyc", ".pyo")) for e in entries)
     assert entries == sorted(entries)
 
@@ -81,7 +84,7 @@ def test_plugins_zip_carries_the_constraints_requirements_txt_names(
 
     # A file requirements.txt names but the repository lacks would fail MWAA's install.
     repo = tmp_path / "repo"
-    for folder in ("dags", "plugins"):
+    for folder in ("dags", "include", "plugins"):
         shutil.copytree(SOURCE / folder, repo / folder)
     (repo / "requirements.txt").write_text(
         '--constraint "${AIRFLOW_HOME}/plugins/constraints/missing.txt"\npandas\n'
@@ -103,7 +106,7 @@ def test_cache_files_never_reach_the_zip(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     (repo / "dags").mkdir(parents=True)
     (repo / "dags" / "d.py").write_text("x = 1\n")
-    for folder in (repo / "dags" / "covid19_etl", repo / "plugins" / "covid19_dashboard"):
+    for folder in (repo / "include" / "covid19_etl", repo / "plugins" / "covid19_dashboard"):
         (folder / "__pycache__").mkdir(parents=True)
         (folder / "__init__.py").write_text("")
         (folder / "__pycache__" / "x.cpython-312.pyc").write_bytes(b"\0")
@@ -111,7 +114,7 @@ def test_cache_files_never_reach_the_zip(tmp_path: Path) -> None:
     (repo / "requirements.txt").write_text("pandas\n")
     built = deploy_bundle.build(repo, tmp_path / "out")
     assert built.zip_entries() == ["covid19_dashboard/__init__.py"]
-    assert [a.key for a in built.dags] == ["dags/covid19_etl/__init__.py", "dags/d.py"]
+    assert [a.key for a in built.dags] == ["dags/dags/d.py", "dags/include/covid19_etl/__init__.py"]
 
 
 def test_dry_run_prints_the_exact_s3_layout(tmp_path: Path) -> None:
@@ -137,7 +140,7 @@ def test_dry_run_prints_the_exact_s3_layout(tmp_path: Path) -> None:
     lines = proc.stdout.splitlines()
     objects = [line.split()[0] for line in lines if line.startswith(f"  {bucket}/")]
     assert objects == [
-        f"{bucket}/dags/covid19_etl_dag.py",
+        f"{bucket}/dags/dags/covid19_etl_dag.py",
         f"{bucket}/plugins.zip",
         f"{bucket}/requirements.txt",
     ] or (
@@ -187,14 +190,14 @@ IMPORT_CHECK = textwrap.dedent(
     # As the dag-processor parses the bundle: its folder goes on sys.path.
     dags = os.environ["AIRFLOW__CORE__DAGS_FOLDER"]
     bag = BundleDagBag(dag_folder=dags, bundle_path=dags, bundle_name="dags-folder")
-    import covid19_common, covid19_etl
+    import covid19_common, include.covid19_etl
     dag = bag.dags.get("covid19_etl")
     print(json.dumps({
         "import_errors": {k: str(v) for k, v in bag.import_errors.items()},
         "dag_ids": sorted(bag.dags),
         "tasks": sorted(dag.task_ids) if dag else [],
         "start_date": dag.start_date.isoformat() if dag else None,
-        "covid19_etl_file": covid19_etl.__file__,
+        "covid19_etl_file": include.covid19_etl.__file__,
         "covid19_common_file": covid19_common.__file__,
         "plugins": plugin_names,
         "plugin_errors": {k: str(v) for k, v in plugin_errors.items()},
@@ -258,7 +261,7 @@ def test_dag_imports_from_the_built_layout_alone(
     assert result["heavy_after_plugins"] == []
     assert Path(result["covid19_etl_file"]).is_relative_to(dags), result["covid19_etl_file"]
     assert Path(result["covid19_common_file"]).is_relative_to(plugins)
-    assert not {str(SOURCE / "dags"), str(SOURCE / "plugins")} & set(result["sys_path"])
+    assert not {str(SOURCE), str(SOURCE / "plugins")} & set(result["sys_path"])
 
 
 # ---------------------------------------------------------------------------------------------

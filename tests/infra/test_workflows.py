@@ -147,13 +147,14 @@ def _filter_regex(pattern: str) -> re.Pattern[str]:
 
 def test_deploy_path_filters_name_files_that_exist() -> None:
     """A push that changes the bundle triggers the deploy: every filter matches a tracked file
-    (the pipeline moved from include/ to dags/ once, and a stale filter fails silently)."""
+    (the pipeline has moved between dags/ and include/, and a stale filter fails silently)."""
     tracked = run(["git", "ls-files"]).stdout.splitlines()
-    assert "dags/covid19_etl/__init__.py" in tracked, "git ls-files lists the repository"
+    assert "include/covid19_etl/__init__.py" in tracked, "git ls-files lists the repository"
     paths = _load(DEPLOY)["on"]["push"]["paths"]
     stale = [p for p in paths if not any(_filter_regex(p).match(f) for f in tracked)]
     assert not stale, f"deploy.yml path filters that match no file: {stale}"
-    for needed in ("dags/**", "plugins/**", "requirements.txt", "scripts/deploy_bundle.py"):
+    needed_filters = (".airflowignore", "dags/**", "include/**", "plugins/**", "requirements.txt")
+    for needed in (*needed_filters, "scripts/deploy_bundle.py"):
         assert needed in paths, needed
 
 

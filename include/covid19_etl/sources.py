@@ -26,10 +26,10 @@ class SourceSpec:
     title: str
     date_column: str
     count_columns: tuple[str, ...]
-    other_columns: tuple[str, ...] = ()
     # The size cap of one download: several times the file's final real size, far below what
     # a runaway or wrong response (an error page loop, another dataset) would send.
-    max_bytes: int = 64 * 1024 * 1024
+    max_bytes: int
+    other_columns: tuple[str, ...] = ()
 
     @property
     def identity_columns(self) -> list[str]:
@@ -126,32 +126,38 @@ def daily_totals(spec: SourceSpec, table: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("date", ignore_index=True)
 
 
-# The columns of :func:`jhu_us_rows_by_date`, named for the failure messages that quote them.
+# The columns of :func:`jhu_rows_by_date`, named for the failure messages that quote them.
 US_ROWS = "US rows (Province/State Confirmed/Recovered/Deaths)"
 US_ROW_COUNT = "US rows summed"
 NATIONAL_TOTALS = "rows giving the national total"
+# Per count column, e.g. "Confirmed (other rows' share of the national row)".
+EXTRAS_SHARE_SUFFIX = " (other rows' share of the national row)"
 
 
-def jhu_us_rows_by_date(table: pd.DataFrame) -> pd.DataFrame:
-    """JHU's US rows as :func:`daily_totals` adds them up, one row per date (index: the Date
-    cell): how many there are, what they say (``'' 2686480/730000/128000; 'Diamond Princess'
-    49/0/0``) and how often they give the national total.
+def jhu_rows_by_date(table: pd.DataFrame, floor: int, country: str = JHU_US) -> pd.DataFrame:
+    """A country's JHU rows as :func:`daily_totals` adds them up, one row per date (index: the
+    Date cell): how many there are, what they say (``'' 2686480/730000/128000; 'Diamond
+    Princess' 49/0/0``), how often they give the national total, and how large the other rows
+    are beside a national row.
 
     The national total is given by each national row (no Province/State, or the country's own
     name as one), by each row repeating one's counts, and by all the other rows together when
     they add up to one exactly. More than once is a double count; a breakdown alone (per state,
-    say) gives it none. Needs the same sound cells as :func:`daily_totals`.
+    say) gives it none. Beside one national row, the other rows' sum as a share of it, per count
+    column and only where the national count reaches ``floor``: extras (cruise ships, overseas
+    territories) are a small share, a breakdown of the same total nearly all of it. Needs the
+    same sound cells as :func:`daily_totals`.
     """
     import pandas as pd
 
-    us_rows = table[table[JHU_COUNTRY_COLUMN] == JHU_US]
-    dates = us_rows[JHU.date_column]
-    counts = us_rows[list(JHU.count_columns)].apply(
+    rows = table[table[JHU_COUNTRY_COLUMN] == country]
+    dates = rows[JHU.date_column]
+    counts = rows[list(JHU.count_columns)].apply(
         lambda cells: pd.to_numeric(cells.replace("", None)).astype("Int64")
     )
     key = _counts_key(counts)
-    province = us_rows[JHU_PROVINCE_COLUMN].str.strip().str.casefold()
-    national = province.isin(["", *us_rows[JHU_COUNTRY_COLUMN].str.casefold().unique()])
+    province = rows[JHU_PROVINCE_COLUMN].str.strip().str.casefold()
+    national = province.isin(["", country.casefold()])
     national_keys = pd.MultiIndex.from_arrays([dates, key])[national]
     # A repeat of an all-zero national row adds nothing: early days, not a double count.
     repeats = (
@@ -165,10 +171,10 @@ def jhu_us_rows_by_date(table: pd.DataFrame) -> pd.DataFrame:
         [others_sum.index, _counts_key(others_sum)]
     ).isin(national_keys)
     by_date = pd.DataFrame({"national": national, "repeats": repeats}).groupby(dates, sort=False)
-    return pd.DataFrame(
+    per_date = pd.DataFrame(
         {
             US_ROW_COUNT: by_date.size(),
-            US_ROWS: (us_rows[JHU_PROVINCE_COLUMN].map(repr) + " " + key)
+            US_ROWS: (rows[JHU_PROVINCE_COLUMN].map(repr) + " " + key)
             .groupby(dates, sort=False)
             .agg("; ".join),
             NATIONAL_TOTALS: by_date["national"].sum()
@@ -176,6 +182,12 @@ def jhu_us_rows_by_date(table: pd.DataFrame) -> pd.DataFrame:
             + adds_up.reindex(by_date.size().index, fill_value=False).astype(int),
         }
     )
+    national_counts = counts[national].groupby(dates[national]).first()
+    for column in JHU.count_columns:
+        base = national_counts[column].astype("float64")
+        share = others_sum[column].astype("float64") / base.where(base >= floor)
+        per_date[column + EXTRAS_SHARE_SUFFIX] = share.reindex(per_date.index)
+    return per_date
 
 
 def _counts_key(counts: pd.DataFrame) -> pd.Series:

@@ -20,7 +20,7 @@ import logging
 from datetime import date, datetime, timedelta
 
 from covid19_common.names import DAG_ID
-from covid19_etl.run_facts import DAY, RunFacts
+from include.covid19_etl.run_facts import DAY, RunFacts
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,8 @@ def run(window_start: datetime, window_end: datetime) -> list[str]:
     """The watchdog task: alert for each day due in the window that has not loaded."""
     from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
-    from covid19_etl.messages import late_message, publish
-    from covid19_etl.settings import landing_deadline_from_env, start_date_from_env
+    from include.covid19_etl.messages import late_message, publish
+    from include.covid19_etl.settings import landing_deadline_from_env, start_date_from_env
 
     after = landing_deadline_from_env()
     late = []

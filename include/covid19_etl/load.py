@@ -22,7 +22,7 @@ from typing import Any
 
 from covid19_common.names import SCHEMA
 from covid19_common.warehouse import SourceFreshness, source_freshness
-from covid19_etl.run_facts import RunFacts
+from include.covid19_etl.run_facts import RunFacts
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def asset_event_extra(loaded: dict[str, Any], as_of: date) -> dict[str, Any]:
 def migrations() -> list[tuple[int, str, str]]:
     """``(version, name, sql)`` for every ``sql/NNN_name.sql`` in the package, in order."""
     found = []
-    for entry in resources.files("covid19_etl").joinpath("sql").iterdir():
+    for entry in resources.files(__package__).joinpath("sql").iterdir():
         if entry.name.endswith(".sql"):
             version, _, name = entry.name.removesuffix(".sql").partition("_")
             found.append((int(version), name, entry.read_text(encoding="utf-8")))
@@ -221,7 +221,7 @@ def upsert(
 def run(staged: dict[str, Any], run: RunFacts) -> dict[str, Any]:
     """The ``load`` task: read the staged CSV and upsert it, as the run ``run``."""
     from covid19_common.warehouse import connection
-    from covid19_etl.storage import read_bytes
+    from include.covid19_etl.storage import read_bytes
 
     opened = connection()
     try:

@@ -1,6 +1,6 @@
 """Notify step: announce a committed load on the SNS topic (or in the task log without one).
 
-The message (:func:`covid19_etl.messages.success_message`) gives the inserted / updated /
+The message (:func:`.messages.success_message`) gives the inserted / updated /
 unchanged counts, the date range the table now covers, and names the sources that have served
 the same file for ``covid19_stale_after_days`` days.
 """
@@ -14,6 +14,6 @@ from typing import Any
 def run(loaded: dict[str, Any], as_of: date, run_id: str) -> str | None:
     """The ``notify`` task: publish the success message; return the SNS message id."""
     from covid19_common.warehouse import stale_after_days
-    from covid19_etl.messages import publish, success_message
+    from include.covid19_etl.messages import publish, success_message
 
     return publish(*success_message(loaded, as_of.isoformat(), run_id, stale_after_days()))

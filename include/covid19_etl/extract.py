@@ -18,9 +18,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from covid19_etl import settings as cfg
-from covid19_etl.sources import SOURCES
-from covid19_etl.storage import write_bytes
+from include.covid19_etl import settings as cfg
+from include.covid19_etl.sources import SOURCES
+from include.covid19_etl.storage import write_bytes
 
 log = logging.getLogger(__name__)
 

@@ -1,15 +1,17 @@
 """Validate step: Great Expectations gates each raw file before anything touches the warehouse.
 
-The suites live here as code (GX Core 1.x, ephemeral context, run by :mod:`covid19_etl.checks`):
+The suites live here as code (GX Core 1.x, ephemeral context, run by :mod:`.checks`):
 per source, the cells as published, then the US totals per date that the transform will load
-(:func:`covid19_etl.sources.daily_totals`: NYT's rows, JHU's US rows summed per date), then a
+(:func:`.sources.daily_totals`: NYT's rows, JHU's US rows summed per date), then a
 cross-source check that the two files share at least one date. Each raw file is parsed into a
-table of text (:func:`covid19_etl.sources.read_text_table`); derived, typed columns carry what GX
+table of text (:func:`.sources.read_text_table`); derived, typed columns carry what GX
 has no expectation for, so every failure still comes from a GX result that quotes its rows.
 
 Benign variations pass on purpose: extra columns (JHU's old ``Lat,Long``), reordered columns,
 CRLF, a UTF-8 BOM, no final newline, the small real decreases in NYT's cumulative totals, and
-JHU's US reported as several rows per date that add up (per state, or national plus cruise ships).
+JHU's US reported as several rows per date that add up (per state, or a national row plus small
+extras such as cruise ships). A national row beside a near-complete breakdown, and a date inside
+the US series with no US row, are refused.
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from covid19_etl.checks import (
+from include.covid19_etl.checks import (
     CheckFailure,
     ValidationFailed,
     duplicated_columns,
     gx_modules,
     run_suite,
 )
-from covid19_etl.sources import (
+from include.covid19_etl.sources import (
+    EXTRAS_SHARE_SUFFIX,
     JHU,
     JHU_COUNTRY_COLUMN,
     JHU_PROVINCE_COLUMN,
@@ -38,7 +41,7 @@ from covid19_etl.sources import (
     CsvParseError,
     SourceSpec,
     daily_totals,
-    jhu_us_rows_by_date,
+    jhu_rows_by_date,
     read_text_table,
 )
 
@@ -69,6 +72,12 @@ ZERO_MEANS_UNREPORTED = frozenset({"Recovered"})
 MAX_ROWS_PER_DAY = {NYT.name: 1, JHU.name: 1000}
 # JHU's own state-level US breakdown has 58 entries (states, DC, territories, two cruise ships).
 MAX_US_ROWS_PER_DATE = 100
+# Beside a national row, other rows are extras only while they stay a small share of it; a
+# breakdown of the same total (states adding up to ~99 %) would be loaded twice. Largest real
+# shares in the JHU file, where the national count is at least RUNNING_MAX_FLOOR: Recovered 0.271
+# (France 2020-10-19, its national Recovered frozen), Confirmed 0.085 (Denmark 2020-03-22),
+# Deaths 0.009 (France 2020-11-04).
+MAX_EXTRAS_SHARE_OF_NATIONAL = 0.5
 
 DATE_SUFFIX = " (parsed as YYYY-MM-DD)"
 SHARE_SUFFIX = " (share of running max)"
@@ -248,14 +257,27 @@ def validate_jhu(
     )
     if failures:
         raise ValidationFailed(JHU.name, failures)
-    totals = totals_per_date(JHU, us_rows).join(jhu_us_rows_by_date(us_rows), on=JHU.date_column)
+    totals = _with_missing_us_dates(
+        totals_per_date(JHU, us_rows).join(
+            jhu_rows_by_date(us_rows, floor=RUNNING_MAX_FLOOR), on=JHU.date_column
+        ),
+        frame,
+    )
     failures = _run_suite(
         "jhu_us_totals",
         JHU,
         totals,
         [
             gxe.ExpectColumnValuesToBeBetween(column=NATIONAL_TOTALS, max_value=1),
-            gxe.ExpectColumnValuesToBeBetween(column=US_ROW_COUNT, max_value=MAX_US_ROWS_PER_DATE),
+            *(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=column + EXTRAS_SHARE_SUFFIX, max_value=MAX_EXTRAS_SHARE_OF_NATIONAL
+                )
+                for column in JHU.count_columns
+            ),
+            gxe.ExpectColumnValuesToBeBetween(
+                column=US_ROW_COUNT, min_value=1, max_value=MAX_US_ROWS_PER_DATE
+            ),
             *_growth_expectations(JHU),
         ],
         scope="US totals per date: ",
@@ -264,6 +286,32 @@ def validate_jhu(
     if failures:
         raise ValidationFailed(JHU.name, failures)
     return _profile(JHU, totals)
+
+
+def _with_missing_us_dates(totals: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """Add a row, with no US rows, for each date inside the US series on which the file reports
+    other countries but not the US (the country spelled another way for a few days, say): the
+    inner join would drop those dates and leave a gap in a cumulative series."""
+    import pandas as pd
+
+    if totals.empty:
+        return totals
+    first, last = totals[JHU.date_column].min(), totals[JHU.date_column].max()
+    rows_per_date = frame[JHU.date_column].value_counts()
+    inside = rows_per_date[(rows_per_date.index > first) & (rows_per_date.index < last)]
+    missing = inside.drop(totals[JHU.date_column], errors="ignore")
+    if missing.empty:
+        return totals
+    gaps = pd.DataFrame(
+        {
+            JHU.date_column: missing.index,
+            US_ROW_COUNT: 0,
+            US_ROWS: [f"none, while other countries have {count} row(s)" for count in missing],
+        }
+    )
+    return pd.concat([totals, gaps], ignore_index=True).sort_values(
+        JHU.date_column, ignore_index=True
+    )
 
 
 def _run_suite(
@@ -352,7 +400,7 @@ def run(raw: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     from airflow.sdk.exceptions import AirflowFailException
 
     from covid19_common.warehouse import newest_loaded_date
-    from covid19_etl.storage import read_bytes
+    from include.covid19_etl.storage import read_bytes
 
     warehouse_newest = newest_loaded_date()
     failures: list[ValidationFailed] = []

@@ -4,12 +4,13 @@ Everything but :func:`run` is pure; :func:`run` is the task's I/O edge, reading 
 files and writing the staged rows. The rules, in order:
 
 1. Parse dates (ISO) and counts (integers) from the text tables, and take the US total per date
-   (:func:`covid19_etl.sources.daily_totals`): NYT's rows; JHU's rows whose Country/Region is
+   (:func:`.sources.daily_totals`): NYT's rows; JHU's rows whose Country/Region is
    ``US``, summed per date; the same totals the validation checks.
 2. JHU stopped reporting US recoveries on 2020-12-14 and wrote 0 from then on: a 0 after a
    positive value means "not reported" and becomes NULL.
 3. Inner join on date: ``cases`` and ``deaths`` from NYT, ``recovered`` from JHU.
-4. As of day D, keep the rows dated on or before D, so re-running an old day reproduces it.
+4. As of day D, keep the rows dated on or before D: a re-run of an old day loads no row dated
+   after it (its values are those of the files it downloads then, revisions included).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from covid19_etl.sources import JHU, NYT, daily_totals
+from include.covid19_etl.sources import JHU, NYT, daily_totals
 
 US_DAILY_COLUMNS = ["date", "cases", "deaths", "recovered"]
 
@@ -73,8 +74,8 @@ def run(validated: dict[str, dict[str, Any]], as_of: date, raw_root: str) -> dic
     returns its URL and facts (with the checksum and newest date of each file it came from),
     never the frame.
     """
-    from covid19_etl.sources import read_text_table
-    from covid19_etl.storage import read_bytes, sibling_url, write_bytes
+    from include.covid19_etl.sources import read_text_table
+    from include.covid19_etl.storage import read_bytes, sibling_url, write_bytes
 
     frame = us_daily(
         read_text_table(read_bytes(validated["nyt"]["url"])),

@@ -77,6 +77,11 @@ class Stack:
     days: list[date]
     moto_port: int
     published: list[tuple[str, str]]
+    started: float  # when `up` began (time.monotonic())
+
+    def say(self, what: str) -> None:
+        """A figure for docs/compose.md, printed (speed is measured, never asserted here)."""
+        print(f"{what}: {time.monotonic() - self.started:.0f} s after `up` began", flush=True)
 
     def runs(self) -> dict[date, dict]:
         found = self.airflow.get(f"{DAG}/dagRuns?order_by=logical_date&limit=100")["dag_runs"]
@@ -134,7 +139,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with docker_engine():
         images = load_script(STANDINS_BUILD)
         # COVID19_COMPOSE_PULL=1 where Docker Hub answers: the public images themselves.
+        begun = time.monotonic()
         images.ensure(pull=os.environ.get("COVID19_COMPOSE_PULL") == "1", log=print)
+        print(f"images ready: {time.monotonic() - begun:.0f} s", flush=True)
         compose.run("down", "--volumes", "--remove-orphans")  # what an interrupted run left
         try:
             started = time.monotonic()
@@ -144,7 +151,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 api_port, LOGIN[1], folder, compose.log_path, username=LOGIN[0]
             )
             days = [today - timedelta(days=n) for n in range(DAYS, 0, -1)]
-            yield Stack(compose, airflow, data, days, moto_port, [])
+            yield Stack(compose, airflow, data, days, moto_port, [], started)
         finally:
             for service in ("airflow-init", "airflow-scheduler"):
                 compose.run("logs", "--no-color", "--tail", "200", service, check=False)
@@ -182,6 +189,7 @@ def test_both_dags_parse_without_import_errors(stack: Stack) -> None:
 def test_a_malformed_source_fails_the_day_with_its_alert(stack: Stack) -> None:
     first, second = stack.days
     run = stack.wait_for_run(first, "failed")
+    stack.say(f"{first} failed at validate")
     assert {t: ti["state"] for t, ti in stack.tasks(run).items()} == FAILED_AT_VALIDATE
     later = stack.runs()[second]
     assert later["state"] == "running", "the next day waits, visibly"
@@ -201,6 +209,7 @@ def test_a_malformed_source_fails_the_day_with_its_alert(stack: Stack) -> None:
 def test_the_fix_and_clear_make_both_days_green_in_order(stack: Stack) -> None:
     first, second = stack.days
     (stack.data / "nyt" / "us.csv").write_bytes(NYT_2021.read_bytes())  # the upstream is fixed
+    stack.say("the source fixed, the failed task cleared")
     failed = stack.runs()[first]
     stack.airflow.call(
         "POST",
@@ -209,6 +218,7 @@ def test_the_fix_and_clear_make_both_days_green_in_order(stack: Stack) -> None:
     )
     stack.wait_for_run(first, "success")
     stack.wait_for_run(second, "success")
+    stack.say("both days green")
     loaded = [row[0] for row in stack.compose.sql("SELECT as_of FROM covid19.etl_runs ORDER BY id")]
     assert loaded == [day.isoformat() for day in stack.days]
 

@@ -44,7 +44,7 @@ from tests.compose_stack import (
     load_script,
 )
 from tests.conftest import FAILED_AT_VALIDATE, JHU_2021, NYT_2021, clean_us_daily
-from tests.test_recovery import UI_CLEAR_TASK
+from tests.test_recovery import UI_CLEAR_TASK, ScriptedNyt, Timeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.e2e, pytest.mark.compose]
 
@@ -65,10 +65,6 @@ LOGIN = ("airflow", "airflow")  # the compose file's default login
 RAW_BUCKET = "covid19-raw"
 
 
-def malformed_nyt() -> bytes:
-    return NYT_2021.read_bytes().replace(b"2021-03-05,", b"2021-03-05,banana", 1)
-
-
 @dataclass
 class Stack:
     compose: ComposeProject
@@ -83,20 +79,10 @@ class Stack:
         """A figure for docs/compose.md, printed (speed is measured, never asserted here)."""
         print(f"{what}: {time.monotonic() - self.started:.0f} s after `up` began", flush=True)
 
-    def runs(self) -> dict[date, dict]:
-        found = self.airflow.get(f"{DAG}/dagRuns?order_by=logical_date&limit=100")["dag_runs"]
-        return {datetime.fromisoformat(r["data_interval_start"]).date(): r for r in found}
-
-    def tasks(self, run: dict) -> dict[str, dict]:
-        found = self.airflow.get(f"{DAG}/dagRuns/{run['dag_run_id']}/taskInstances")
-        return {ti["task_id"]: ti for ti in found["task_instances"]}
-
-    def wait_for_run(self, day: date, state: str, timeout_s: float = 300) -> dict:
-        def reached() -> dict | None:
-            run = self.runs().get(day)
-            return run if run and run["state"] == state else None
-
-        return wait_for(f"the run for {day} to be {state}", reached, timeout_s, every_s=2)
+    # The recovery timeline's views of the DAG's runs, through this stack's api-server.
+    runs = Timeline.runs
+    tasks = Timeline.tasks
+    wait_for_run = Timeline.wait_for_run
 
     def messages(self) -> list[tuple[str, str]]:
         """Everything published so far (the queue hands each message out once)."""
@@ -120,7 +106,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data = folder / "data"
     (data / "nyt").mkdir(parents=True)
     (data / "jhu").mkdir()
-    (data / "nyt" / "us.csv").write_bytes(malformed_nyt())
+    (data / "nyt" / "us.csv").write_bytes(ScriptedNyt().malformed)  # as the recovery test's
     (data / "jhu" / "combined.csv").write_bytes(JHU_2021.read_bytes())
     data.chmod(0o755)
 

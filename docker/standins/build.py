@@ -37,6 +37,7 @@ import sysconfig
 import tarfile
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -318,11 +319,13 @@ def ensure(pull: bool = False, log: Callable[[str], None] = print) -> list[str]:
     digests = {DEBIAN: debian_digest()}
     for recipe in RECIPES:
         digests[recipe.tag] = recipe.digest(digests[recipe.build_args["BASE"]])
-    steps = [(DEBIAN, None), *((recipe.tag, recipe) for recipe in RECIPES)]
-    for tag, recipe in steps:
+
+    def make(tag: str, recipe: Recipe | None, base: Future[None] | None) -> None:
+        if base:
+            base.result()  # built on it: wait for it, and fail with it
         current = label_of(tag)
         if current == digests[tag] or (current == "" and tag in PUBLIC):
-            continue  # up to date, or the public image itself
+            return  # up to date, or the public image itself
         log(f"building the stand-in {tag}")
         with tempfile.TemporaryDirectory(prefix="covid19-standin-") as scratch:
             if recipe is None:
@@ -330,6 +333,15 @@ def ensure(pull: bool = False, log: Callable[[str], None] = print) -> list[str]:
             else:
                 build(recipe, digests[tag], Path(scratch))
         done.append(tag)
+
+    # Images that do not build on each other build at once: their downloads overlap.
+    with ThreadPoolExecutor(max_workers=len(RECIPES) + 1) as pool:
+        made = {DEBIAN: pool.submit(make, DEBIAN, None, None)}
+        for recipe in RECIPES:  # in order: a base is submitted before what builds on it
+            base = made[recipe.build_args["BASE"]]
+            made[recipe.tag] = pool.submit(make, recipe.tag, recipe, base)
+        for future in made.values():
+            future.result()
     return done
 
 

@@ -65,7 +65,10 @@ def docker_engine() -> Iterator[None]:
     with tempfile.NamedTemporaryFile(prefix="dockerd-", suffix=".log", delete=False) as log:
         daemon = subprocess.Popen([dockerd], stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for("dockerd to answer", engine_answers, timeout_s=120, every_s=1)
+        try:
+            wait_for("dockerd to answer", engine_answers, timeout_s=120, every_s=1)
+        except AssertionError as err:
+            raise AssertionError(f"{err}:\n{Path(log.name).read_text()[-3000:]}") from None
         yield
     finally:
         daemon.send_signal(signal.SIGTERM)  # dockerd stops its containers and its containerd
@@ -95,7 +98,7 @@ class ComposeProject:
     name: str
     env: dict[str, str]
     log_path: Path
-    command: list[str] = field(default_factory=list)
+    command: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
         binary = [str(PINNED_COMPOSE)] if PINNED_COMPOSE.exists() else ["docker", "compose"]

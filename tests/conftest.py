@@ -14,7 +14,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,9 @@ os.environ.update(
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
+        # Suites parse the DAGs under different settings (a shorter retry window, say) seconds
+        # apart: every sync into this database stores what it parsed.
+        "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "0",
         # Early enough for every scenario: a run dated before start_date runs no task at all.
         "COVID19_ETL_START_DATE": "2020-01-22",
     }
@@ -364,6 +367,53 @@ def airflow_db() -> None:
     db.resetdb()
 
 
+@pytest.fixture
+def scheduler_dag(airflow_db: None) -> Iterator[Any]:
+    """The DAG as the dag-processor stores it, unpaused, with no runs."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    from airflow.models.dag import DagModel
+    from airflow.models.dagrun import DagRun
+    from airflow.models.serialized_dag import SerializedDagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete, update
+
+    def no_runs() -> None:  # other suites' dag.test() runs share this database
+        with create_session() as session:
+            session.execute(delete(DagRun).where(DagRun.dag_id == "covid19_etl"))
+
+    DagBundlesManager().sync_bundles_to_db()
+    bag = DagBag(dag_folder=str(DAG_FOLDER))
+    sync_bag_to_db(bag, "dags-folder", None)
+    no_runs()
+    with create_session() as session:
+        session.execute(update(DagModel).values(is_paused=False))
+        dag = SerializedDagModel.get_dag("covid19_etl", session=session)
+    yield dag
+    no_runs()
+    with create_session() as session:
+        session.execute(update(DagModel).values(max_active_runs=dag.max_active_runs))
+
+
+def scheduled_run(dag: Any, logical_date: datetime, state: str, session: Any) -> Any:
+    """The run the scheduler creates for the day starting at ``logical_date``, in ``state``."""
+    from airflow.utils.types import DagRunTriggeredByType, DagRunType
+
+    return dag.create_dagrun(
+        run_id=f"scheduled__{logical_date.isoformat()}",
+        logical_date=logical_date,
+        data_interval=(logical_date, logical_date + timedelta(days=1)),
+        run_after=logical_date + timedelta(days=1),
+        conf=None,
+        run_type=DagRunType.SCHEDULED,
+        state=state,
+        triggered_by=DagRunTriggeredByType.TIMETABLE,
+        triggering_user_name=None,
+        start_date=logical_date + timedelta(days=1),
+        session=session,
+    )
+
+
 @pytest.fixture(scope="session")
 def covid19_dag(airflow_db: None) -> Any:
     from airflow.dag_processing.dagbag import DagBag
@@ -379,7 +429,6 @@ def run_day(covid19_dag: Any) -> Callable[[str], Any]:
 
     A manual run at logical date L covers [L - 1 day, L) in Airflow 3, hence the + 1 day.
     """
-    from datetime import timedelta
 
     def run(day: str) -> Any:
         start = datetime.fromisoformat(day).replace(tzinfo=UTC)

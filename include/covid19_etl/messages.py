@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 SUBJECT_LIMIT = 100  # SNS: at most 100 printable ASCII characters, no line breaks
 MESSAGE_ERROR_LIMIT = 8000  # plenty for a validation summary; far below SNS's 256 KB
 WATCHDOG_NEXT_STEP = (
-    "The watchdog only reads; its next run checks the deadlines of its own interval. Clear this",
-    "task to check this interval's deadlines again once the cause is fixed.",
+    "The watchdog only reads and alerts. Its next successful run checks every deadline since",
+    "the last successful one, without repeating an alert that went out; clear this task to",
+    "check again now, once the cause is fixed.",
 )
 NEXT_STEP = (
     "Later days wait for this one. Next step: fix the cause or wait for the upstream, then in",
@@ -171,22 +172,19 @@ def late_message(
     return subject, "\n".join([*lines, "", *NEXT_STEP])
 
 
-def report_not_written_message(
-    loaded: dict[str, Any], as_of: date, run_id: str, error: BaseException
-) -> tuple[str, str]:
+def report_not_written_message(as_of: date, run_id: str, error: BaseException) -> tuple[str, str]:
     """Subject and body when the report's last try failed: the data is loaded, the page is not."""
     subject = f"[{DAG_ID}] REPORT NOT WRITTEN for {as_of.isoformat()}"
     body = "\n".join(
         [
-            f"The {DAG_ID} run for {as_of.isoformat()} loaded the warehouse "
-            f"({loaded.get('inserted', '?')} inserted, {loaded.get('updated', '?')} updated),",
+            f"The {DAG_ID} run for {as_of.isoformat()} loaded the warehouse and sent its counts,",
             "but the static HTML report could not be written, on the last try:",
             "",
             f"{type(error).__name__}: {error}",
             "",
             f"Run: {run_id}",
-            "The pipeline goes on (the report task is marked skipped); the next run writes",
-            "a fresh report. Clear this task in the Airflow UI to write this one again.",
+            "Loading goes on (the report task is marked skipped); the next run writes a fresh",
+            "report. Clear this task in the Airflow UI to write this one again.",
         ]
     )
     return subject, body

@@ -91,7 +91,8 @@ RETRY_ACCOUNT = """## How retry-before-advancing works in practice
   the same task of the previous day (`depends_on_past` with `wait_for_downstream`); nothing but
   the next day's report waits for a report, so a broken report never holds up loading. The DAG
   is never paused and a run slot is never the bottleneck (366 active runs allowed), so a
-  cleared day starts at once. `extract` is a setup task, so clearing the failed task also re-downloads.
+  cleared day starts at once. `extract` is a setup task, so clearing the failed task also
+  re-downloads.
 * **Recovery is one action, any of the UI's.** Clear the failed task, Clear Run, or a backfill
   that reprocesses failed runs: each was played with the real scheduler (`recovery` rows), the
   first two also with the DAG paused while fixing and unpaused after (it never pauses itself);

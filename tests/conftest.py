@@ -437,6 +437,18 @@ def run_day(covid19_dag: Any) -> Callable[[str], Any]:
     return run
 
 
+UI_CLEAR_TASK = {  # the Clear dialog's defaults (only "Downstream" selected)
+    "dry_run": False,
+    "include_downstream": True,
+    "include_future": False,
+    "include_past": False,
+    "include_upstream": False,
+    "only_failed": False,
+    "run_on_latest_version": False,
+    "prevent_running_task": True,
+}
+
+
 # --- A browser, and where it saves what it showed --------------------------------------------
 
 

@@ -16,6 +16,7 @@ MODULES = (
     "test_bad_input.py",
     "test_faults.py",
     "test_watchdog.py",
+    "test_report_never_blocks.py",
     "test_security.py",
     "test_recovery.py",
 )

@@ -40,13 +40,14 @@ import pytest
 from local_stack import LocalAirflow, local_airflow, wait_for
 from werkzeug import Request, Response
 
-from covid19_common.names import TASKS
+from covid19_common.names import DAG_ID, TASKS
 from tests.browser import record_errors, sign_in
 from tests.conftest import (
     FAILED_AT_VALIDATE,
     JHU_2021,
     NYT_2021,
     REPO_ROOT,
+    UI_CLEAR_TASK,
     Topic,
     Warehouse,
     aws_environment,
@@ -72,16 +73,6 @@ WATCHDOG = "/api/v2/dags/covid19_etl_watchdog"
 WATCHDOG_DATE = datetime(2001, 1, 2, tzinfo=UTC)
 # How long a recovered day may take, from the fix to success: its six tasks, a few seconds each.
 RECOVERY_LIMIT_S = 240.0
-UI_CLEAR_TASK = {  # the Clear dialog's defaults (only "Downstream" selected)
-    "dry_run": False,
-    "include_downstream": True,
-    "include_future": False,
-    "include_past": False,
-    "include_upstream": False,
-    "only_failed": False,
-    "run_on_latest_version": False,
-    "prevent_running_task": True,
-}
 UI_CLEAR_RUN = {"dry_run": False, "only_failed": False, "run_on_latest_version": False}
 RECOVERED = "day succeeds; warehouse equals a clean run"
 
@@ -136,19 +127,13 @@ class Timeline:
         return [m for m in self.published if f"] {kind} " in m["Subject"]]
 
     def runs(self) -> dict[date, dict]:
-        found = self.airflow.get(f"{DAG}/dagRuns?order_by=logical_date&limit=100")["dag_runs"]
-        return {datetime.fromisoformat(r["data_interval_start"]).date(): r for r in found}
+        return self.airflow.day_runs(DAG_ID)
 
     def tasks(self, run: dict) -> dict[str, dict]:
-        found = self.airflow.get(f"{DAG}/dagRuns/{run['dag_run_id']}/taskInstances")
-        return {ti["task_id"]: ti for ti in found["task_instances"]}
+        return self.airflow.task_instances(DAG_ID, run)
 
     def wait_for_run(self, day: date, state: str, timeout_s: float = 300) -> dict:
-        def reached() -> dict | None:
-            run = self.runs().get(day)
-            return run if run and run["state"] == state else None
-
-        return wait_for(f"the run for {day} to be {state}", reached, timeout_s, every_s=1)
+        return self.airflow.wait_for_run(DAG_ID, day, state, timeout_s)
 
     def failed_day(self, day: date) -> dict:
         """Wait for ``day`` to fail at validate; check that it blocks and alerts."""

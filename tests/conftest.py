@@ -69,10 +69,15 @@ _REPORT_COMPLETE = pytest.StashKey[bool]()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slow modules first: run in parallel (``make test``: pytest-xdist, a module per
-    worker), the long local-Airflow stacks then overlap the many short tests instead of
-    starting last and running alone."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """The slow modules first, the compose stack (the longest) before them: run in parallel
+    (``make test``: pytest-xdist, a module per worker), the long stacks then overlap the many
+    short tests instead of starting last and running alone."""
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("compose") is None,
+            item.get_closest_marker("slow") is None,
+        )
+    )
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:

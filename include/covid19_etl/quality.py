@@ -216,7 +216,8 @@ def record(
     failed = [result for result in results.values() if not result["success"]]
     if not failed:
         return Recorded(summaries)
-    page = next(iter(failed[0]["data_docs"].values()), None)
+    suites = [check["suite"] for check in failed[0]["checks"] if not check["success"]]
+    page = failed[0]["data_docs"].get(suites[0]) if suites else None
     found = {
         "The checks of the last days (COVID-19 US page)": _ui_url("#quality"),
         "GX Data Docs of this validation": _ui_url(f"data-docs/{page}") if page else None,

@@ -147,24 +147,21 @@ def build(
 ) -> tuple[Path, dict[str, str]]:
     """Render the site in a file context under ``site_parent``: the index of ``history`` and the
     pages of ``new``. Returns the site's folder and each new run's page, relative to it."""
-    from great_expectations.core.expectation_validation_result import (
-        ExpectationSuiteValidationResultSchema,
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
     )
 
     from include.covid19_etl.checks import gx_modules
 
     gx, _ = gx_modules()
     context = gx.get_context(mode="file", project_root_dir=str(site_parent))
-    schema = ExpectationSuiteValidationResultSchema()
+    # The results are GX's own JSON already: stored as they are, not read and written again.
+    store = context.validation_results_store
     for run in dict((run.key, run) for run in [*history, *new]).values():
-        context.validation_results_store.set(_identifier(run), schema.load(run.result))
+        store.store_backend.set(store.key_to_tuple(_identifier(run)), json.dumps(run.result))
     suites = {run.suite: _suite_of(run.result) for run in new}
     for suite in suites.values():
         context.suites.add_or_update(suite)
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-    )
-
     identifiers = [_identifier(run) for run in new]
     [site] = context.get_docs_sites_urls(only_if_exists=False)
     root = _local(site["site_url"]).parent
@@ -172,23 +169,25 @@ def build(
     # empty stand-ins let the index link them without rendering them again.
     for run in history:
         if run.key not in {each.key for each in new}:
-            [page] = context.get_docs_sites_urls(
-                resource_identifier=_identifier(run), only_if_exists=False
-            )
-            _local(page["site_url"]).parent.mkdir(parents=True, exist_ok=True)
-            _local(page["site_url"]).touch()
+            stand_in = root / _page(_identifier(run))
+            stand_in.parent.mkdir(parents=True, exist_ok=True)
+            stand_in.touch()
     context.build_data_docs(
         resource_identifiers=[*identifiers, *(ExpectationSuiteIdentifier(n) for n in suites)]
     )
-    pages = {}
-    for run, identifier in zip(new, identifiers, strict=True):
-        [page] = context.get_docs_sites_urls(resource_identifier=identifier)
-        pages[run.key] = _local(page["site_url"]).relative_to(root).as_posix()
+    pages = {run.key: _page(identifier) for run, identifier in zip(new, identifiers, strict=True)}
+    if missing := [page for page in pages.values() if not (root / page).is_file()]:
+        raise RuntimeError(f"GX did not write the pages {missing}: its site layout changed")
     return root, pages
 
 
 def _local(file_url: str) -> Path:
     return Path(file_url.removeprefix("file://"))
+
+
+def _page(identifier: Any) -> str:
+    """Where GX's site puts a validation result's page (its HTML store's layout)."""
+    return f"validations/{'/'.join(identifier.to_tuple())}.html"
 
 
 def self_contained(text: str, to_static: str) -> str:

@@ -46,7 +46,7 @@ def _docs_link(docs: str, result: DayQuality, label: str) -> str:
     failed = [c.suite for c in result.checks if not c.success and c.suite in result.data_docs]
     suite = (failed or list(result.data_docs) or [None])[0]
     target = f"{docs.rsplit('/', 1)[0]}/{result.data_docs[suite]}" if suite else docs
-    return f'<a href="{_e(target)}" target="_blank" rel="noopener">{_e(label)}</a>'
+    return f'<a href="{_e(target)}">{_e(label)}</a>'
 
 
 def _cell(result: DayQuality | None, docs: str) -> str:
@@ -122,7 +122,7 @@ def quality_html(found: Quality, docs: str) -> str:
     head = (
         '<section id="quality"><h2>Data quality</h2>'
         f"<p>Every validation of the last {found.days} days, passed or failed: "
-        f'<a href="{_e(docs)}" target="_blank" rel="noopener">GX Data Docs</a> of every run.</p>'
+        f'<a href="{_e(docs)}">GX Data Docs</a> of every run.</p>'
     )
     if not by_day:
         return head + '<p id="no-quality">No validation has been recorded yet.</p></section>'

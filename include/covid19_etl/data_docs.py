@@ -15,6 +15,7 @@ self-contained and opens from a file, from S3 and through the dashboard's route.
 
 from __future__ import annotations
 
+import functools
 import json
 import mimetypes
 import re
@@ -190,11 +191,15 @@ def _page(identifier: Any) -> str:
     return f"validations/{'/'.join(identifier.to_tuple())}.html"
 
 
+@functools.cache
+def _manifest() -> dict[str, Any]:
+    return json.loads((VENDOR_DIR / "manifest.json").read_text())
+
+
 def self_contained(text: str, to_static: str) -> str:
     """A page or stylesheet of the site with every CDN address replaced by the site's copy
     (``to_static``: the way from the file to ``static/``)."""
-    urls = json.loads((VENDOR_DIR / "manifest.json").read_text())["urls"]
-    for url, copy in urls.items():
+    for url, copy in _manifest()["urls"].items():
         if copy is None:
             text = re.sub(rf'<link\b[^>]*href="{re.escape(url)}"[^>]*>', "", text)
         else:
@@ -211,12 +216,18 @@ def _vendored() -> Iterator[tuple[str, bytes]]:
     """The site's copies of the CDN files: ``(path under static/vendor, bytes)``."""
     from covid19_dashboard.page import VENDOR_DIR as DASHBOARD_VENDOR
 
-    manifest = json.loads((VENDOR_DIR / "manifest.json").read_text())
-    for name in manifest["files"]:
+    for name in _manifest()["files"]:
         yield name, (VENDOR_DIR / name).read_bytes()
-    for copy in filter(None, manifest["urls"].values()):
+    for copy in filter(None, _manifest()["urls"].values()):
         if copy.startswith("vega/"):
             yield copy, (DASHBOARD_VENDOR / copy.removeprefix("vega/")).read_bytes()
+
+
+def _gx_static(root: Path) -> Iterator[Path]:
+    """The files of the site's ``static/`` folder that its pages use."""
+    for entry in GX_STATIC:
+        path = root / "static" / entry
+        yield from sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
 
 
 def _upload(url: str, data: bytes, *, only_if_changed: bool = False) -> None:
@@ -247,17 +258,11 @@ def publish(raw_root: str, new: Sequence[GxRun]) -> dict[str, str]:
                 (root / name).read_text(encoding="utf-8"), "../" * depth + "static/"
             )
             _upload(f"{target}/{name}", text.encode("utf-8"))
-        for entry in GX_STATIC:
-            for path in (
-                sorted((root / "static" / entry).rglob("*"))
-                if (root / "static" / entry).is_dir()
-                else [root / "static" / entry]
-            ):
-                name = path.relative_to(root).as_posix()
-                data = path.read_bytes()
-                if path.suffix == ".css":
-                    data = self_contained(data.decode("utf-8"), "../").encode("utf-8")
-                _upload(f"{target}/{name}", data, only_if_changed=True)
+        for path in _gx_static(root):
+            data = path.read_bytes()
+            if path.suffix == ".css":
+                data = self_contained(data.decode("utf-8"), "../").encode("utf-8")
+            _upload(f"{target}/{path.relative_to(root).as_posix()}", data, only_if_changed=True)
     for name, data in _vendored():
         _upload(f"{target}/static/vendor/{name}", data, only_if_changed=True)
     return pages

@@ -48,8 +48,9 @@ class Recorded:
     links: list[str] = field(default_factory=list)
 
 
-def check_dict(suite: str, check: CheckResult) -> dict[str, Any]:
-    """A check as the result file and the dashboard's API carry it."""
+def check_dict(suite: str | None, check: CheckResult) -> dict[str, Any]:
+    """A check as the result file and the dashboard's API carry it (``suite``: None for a check
+    outside GX)."""
     found = asdict(check)
     found["flagged"] = list(check.flagged)
     if check.margin is not None:
@@ -59,22 +60,18 @@ def check_dict(suite: str, check: CheckResult) -> dict[str, Any]:
 
 def _outside_gx(failures: Sequence[ValidationFailed], recorded: set[str]) -> list[dict[str, Any]]:
     """The failed checks no GX suite ran: the CSV parse, duplicated header names, the overlap."""
-    return [
-        check_dict(
-            None,
-            CheckResult(
-                f.check,
-                False,
-                bad_rows=f.bad_rows,
-                total_rows=f.total_rows,
-                unit=f.unit,
-                flagged=f.samples,
-            ),
+    found = []
+    for failure in (f for error in failures for f in error.failures if f.check not in recorded):
+        check = CheckResult(
+            failure.check,
+            False,
+            bad_rows=failure.bad_rows,
+            total_rows=failure.total_rows,
+            unit=failure.unit,
+            flagged=failure.samples,
         )
-        for error in failures
-        for f in error.failures
-        if f.check not in recorded
-    ]
+        found.append(check_dict(None, check))
+    return found
 
 
 def closest(checks: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ import time, before any test module imports Airflow.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -254,6 +255,25 @@ class Sources:
 @pytest.fixture
 def sources(httpserver: Any) -> Sources:
     return Sources(httpserver)
+
+
+@contextlib.contextmanager
+def served_sources(nyt: Callable[[Any], Any]) -> Iterator[dict[str, str]]:
+    """NYT from the werkzeug handler ``nyt`` and the real JHU file, over local HTTP for a whole
+    local Airflow: yields the source Variables (``AIRFLOW_VAR_*``) that name them."""
+    from pytest_httpserver import HTTPServer
+
+    http = HTTPServer(host="127.0.0.1", port=0)
+    http.start()
+    http.expect_request("/nyt/us.csv").respond_with_handler(nyt)
+    http.expect_request("/jhu/combined.csv").respond_with_data(JHU_2021.read_bytes())
+    try:
+        yield {
+            "AIRFLOW_VAR_COVID19_NYT_URL": http.url_for("/nyt/us.csv"),
+            "AIRFLOW_VAR_COVID19_JHU_URL": http.url_for("/jhu/combined.csv"),
+        }
+    finally:
+        http.stop()
 
 
 @pytest.fixture

@@ -1,18 +1,17 @@
 """A failed and a recovered day, as a person sees them in the Airflow UI: no task log needed.
 
 A local Airflow (``scripts/run_local.py``) catches up two days against a local HTTP source whose
-NYT file dates a row ``banana`` until the test fixes it. The first day fails at ``validate``;
-its alert links what the checks found. In Debian's Chromium, the COVID-19 US page's data-quality
-view shows the day red with the failure summary and the next step, and its link opens GX's Data
-Docs page of the failed suite through the plugin. The test then fixes the source and clears the
-failed task, as the alert says; both days succeed, and the view shows the recovered day green
-with its failed first try beside it. Screenshots (``SCREENSHOTS``, ``make docs``):
-``dashboard-quality-failed.png`` and ``dashboard-quality.png``.
+NYT file has a count ``banana28937976`` until the test fixes it (``ScriptedNyt``). The first day
+fails at ``validate``; its alert links what the checks found. In Debian's Chromium, the COVID-19
+US page's data-quality view shows the day red with the failure summary and the next step, and
+its link opens GX's Data Docs page of the failed suite through the plugin. The test then fixes
+the source and clears the failed task, as the alert says; both days succeed, and the view shows
+the recovered day green with its failed first try beside it. Screenshots (``SCREENSHOTS``,
+``make docs``): ``dashboard-quality-failed.png`` and ``dashboard-quality.png``.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -21,19 +20,16 @@ from typing import Any
 
 import pytest
 from local_stack import LocalAirflow, local_airflow, wait_for
-from werkzeug import Request, Response
 
 from tests.browser import VIEWPORT, record_errors, sign_in
 from tests.conftest import (
-    BROKEN_NYT,
     FAILED_AT_VALIDATE,
-    JHU_2021,
-    NYT_2021,
     Topic,
     aws_environment,
     create_topic,
+    served_sources,
 )
-from tests.test_recovery import UI_CLEAR_TASK
+from tests.test_recovery import UI_CLEAR_TASK, ScriptedNyt
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.e2e]
 
@@ -41,26 +37,10 @@ DAG = "/api/v2/dags/covid19_etl"
 FRAME = "iframe[title='COVID-19 US']"
 
 
-class Nyt:
-    """The NYT endpoint: malformed until fixed."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.body = BROKEN_NYT
-
-    def __call__(self, request: Request) -> Response:
-        with self.lock:
-            return Response(self.body, content_type="text/csv")
-
-    def fix(self) -> None:
-        with self.lock:
-            self.body = NYT_2021.read_bytes()
-
-
 @dataclass
 class Story:
     airflow: LocalAirflow
-    nyt: Nyt
+    nyt: ScriptedNyt
     topic: Topic
     days: list[date]
 
@@ -75,27 +55,16 @@ class Story:
 
 @pytest.fixture(scope="module")
 def story(moto_endpoint: str) -> Iterator[Story]:
-    from pytest_httpserver import HTTPServer
-
-    http = HTTPServer(host="127.0.0.1", port=0)
-    http.start()
-    nyt = Nyt()
-    http.expect_request("/nyt/us.csv").respond_with_handler(nyt)
-    http.expect_request("/jhu/combined.csv").respond_with_data(JHU_2021.read_bytes())
+    nyt = ScriptedNyt()  # malformed until fixed
     today = datetime.now(UTC).date()
     topic = create_topic(moto_endpoint, "covid19-etl-quality")
     env = {
         **aws_environment(moto_endpoint),
         "COVID19_ETL_START_DATE": (today - timedelta(days=2)).isoformat(),
-        "AIRFLOW_VAR_COVID19_NYT_URL": http.url_for("/nyt/us.csv"),
-        "AIRFLOW_VAR_COVID19_JHU_URL": http.url_for("/jhu/combined.csv"),
         "AIRFLOW_VAR_COVID19_SNS_TOPIC_ARN": topic.arn,
     }
-    try:
-        with local_airflow(env) as airflow:
-            yield Story(airflow, nyt, topic, [today - timedelta(days=n) for n in (2, 1)])
-    finally:
-        http.stop()
+    with served_sources(nyt) as variables, local_airflow({**env, **variables}) as airflow:
+        yield Story(airflow, nyt, topic, [today - timedelta(days=n) for n in (2, 1)])
 
 
 def quality_view(browser: Any, story: Story) -> tuple[Any, Any, list[str]]:
@@ -131,8 +100,8 @@ def test_a_failed_day_is_red_with_its_summary_next_step_and_data_docs(
         assert cell.get_attribute("data-success") == "False"
         assert "✗ failed" in cell.inner_text()
         failure = frame.locator(f".failure[data-day='{failed_day}'][data-source='nyt']")
-        assert "expect_column_values_to_match_regex(column='date'" in failure.inner_text()
-        assert "date='banana'" in failure.inner_text()
+        assert "expect_column_values_to_match_regex(column='cases'" in failure.inner_text()
+        assert "cases='banana" in failure.inner_text()
         assert "clear this task (Clear, with the dialog's defaults)" in failure.inner_text()
         assert (
             frame.locator(f"tr[data-day='{failed_day}'] td[data-source='jhu']").get_attribute(
@@ -156,7 +125,7 @@ def test_the_recovered_day_shows_both_tries_without_a_task_log(
 ) -> None:
     first, second = (day.isoformat() for day in story.days)
     run = story.run(story.days[0], "failed")
-    story.nyt.fix()
+    story.nyt.fix(then=None)
     story.airflow.call(
         "POST",
         f"{DAG}/clearTaskInstances",
@@ -179,7 +148,7 @@ def test_the_recovered_day_shows_both_tries_without_a_task_log(
         earlier = recovered.locator("details.earlier")
         assert "try 1 failed" in earlier.inner_text()
         earlier.locator("summary").click()
-        assert "date='banana'" in earlier.inner_text()
+        assert "cases='banana" in earlier.inner_text()
         later = frame.locator(f"tr[data-day='{second}'] td[data-source='nyt']")
         assert later.get_attribute("data-success") == "True"
         assert frame.locator(".failure").count() == 0

@@ -23,6 +23,7 @@ STYLE = """
 #quality th, #quality td { text-align: left; padding: 4px 8px; border-top: 1px solid #e6e9ed;
   vertical-align: top; }
 #quality th { font-size: 12px; color: #5b6670; font-weight: 600; }
+#quality-days td:first-child { white-space: nowrap; }
 .verdict { font-weight: 650; }
 .pass .verdict { color: #2e7d4f; } .fail .verdict { color: #a3302a; }
 td.fail { background: #fdecea; } td.pass { background: #eef7f1; }

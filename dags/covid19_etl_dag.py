@@ -7,7 +7,9 @@ Every day, for the data interval **[D, D+1)**:
    `covid19_nyt_url`, `covid19_jhu_url`); archive the raw bytes under `covid19_raw_root`.
    It is the day's setup task, so clearing any task of the day downloads the sources again.
 2. **validate**: Great Expectations gates both files; malformed input fails here, naming the
-   source, the check and sample rows, before anything touches the warehouse.
+   source, the check and sample rows, before anything touches the warehouse. Passed or failed,
+   every check's result is kept under `quality/` beside `covid19_raw_root` and published as
+   GX Data Docs (`reports/data_docs/`); the **COVID-19 US** page shows the last days.
 3. **transform**: pandas: US rows of JHU, inner join on date, recoveries that JHU stopped
    reporting become NULL, rows dated on or before D.
 4. **load**: one transaction on `covid19_warehouse`: COPY, then upsert only the rows that changed.
@@ -116,11 +118,12 @@ def covid19_etl() -> None:
         return run(day=RunFacts.from_context(context).as_of)
 
     @task
-    def validate(raw: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        """Gate both files with Great Expectations."""
+    def validate(raw: dict[str, dict[str, Any]], **context: Any) -> dict[str, dict[str, Any]]:
+        """Gate both files with Great Expectations; record what the checks found."""
+        from include.covid19_etl.settings import load_settings
         from include.covid19_etl.validate import run
 
-        return run(raw)
+        return run(raw, RunFacts.from_context(context), load_settings().raw_root)
 
     @task
     def transform(validated: dict[str, dict[str, Any]], **context: Any) -> dict[str, Any]:
@@ -144,11 +147,12 @@ def covid19_etl() -> None:
     # wait for its own downstream, the report: so no state of a report can hold up loading.
     @task(wait_for_downstream=False)
     def notify(loaded: dict[str, Any], **context: Any) -> str | None:
-        """Publish the counts to SNS."""
+        """Publish the counts and the day's data quality to SNS."""
         from include.covid19_etl.notify import run
 
         facts = RunFacts.from_context(context)
-        return run(loaded, facts.as_of, facts.run_id)
+        validated = context["ti"].xcom_pull(task_ids="validate")
+        return run(loaded, facts.as_of, facts.run_id, validated)
 
     # The report retries briefly whatever the window: derived data, replaced by the next day's.
     @task(retries=REPORT_RETRIES)

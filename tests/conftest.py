@@ -7,6 +7,7 @@ import time, before any test module imports Airflow.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -264,6 +265,25 @@ def sources(httpserver: Any) -> Sources:
     return Sources(httpserver)
 
 
+@contextlib.contextmanager
+def served_sources(nyt: Callable[[Any], Any]) -> Iterator[dict[str, str]]:
+    """NYT from the werkzeug handler ``nyt`` and the real JHU file, over local HTTP for a whole
+    local Airflow: yields the source Variables (``AIRFLOW_VAR_*``) that name them."""
+    from pytest_httpserver import HTTPServer
+
+    http = HTTPServer(host="127.0.0.1", port=0)
+    http.start()
+    http.expect_request("/nyt/us.csv").respond_with_handler(nyt)
+    http.expect_request("/jhu/combined.csv").respond_with_data(JHU_2021.read_bytes())
+    try:
+        yield {
+            "AIRFLOW_VAR_COVID19_NYT_URL": http.url_for("/nyt/us.csv"),
+            "AIRFLOW_VAR_COVID19_JHU_URL": http.url_for("/jhu/combined.csv"),
+        }
+    finally:
+        http.stop()
+
+
 @pytest.fixture
 def loaded(
     sources: Sources,
@@ -351,6 +371,17 @@ def aws_default(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     for name, value in aws_environment(moto_endpoint).items():
         monkeypatch.setenv(name, value)
     return moto_endpoint
+
+
+@pytest.fixture
+def s3_bucket(aws_default: str) -> tuple[Any, str]:
+    """``aws_default`` on the moto server, and an empty bucket: ``(s3 client, bucket name)``."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=aws_default, region_name="us-east-1")
+    name = f"covid19-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=name)
+    return s3, name
 
 
 @pytest.fixture
@@ -452,6 +483,64 @@ UI_CLEAR_TASK = {  # the Clear dialog's defaults (only "Downstream" selected)
     "run_on_latest_version": False,
     "prevent_running_task": True,
 }
+
+
+# --- Validated days: what the validate task keeps beside the raw archive --------------------
+
+# The days of :func:`validated_lake`: the first passes; the second fails (NYT's 2021-03-05 dated
+# "banana"), then passes on its second try.
+VALIDATED_DAYS = (date(2021, 3, 15), date(2021, 3, 16))
+BROKEN_NYT = NYT_2021.read_bytes().replace(b"2021-03-05,", b"banana,", 1)
+
+
+def raw_files(folder: Path, nyt: bytes, jhu: bytes) -> dict[str, dict[str, Any]]:
+    """The extract task's output for ``nyt`` and ``jhu`` written under ``folder``."""
+    import hashlib
+
+    raw = {}
+    for source, data in (("nyt", nyt), ("jhu", jhu)):
+        digest = hashlib.sha256(data).hexdigest()
+        path = folder / source / f"{digest}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        raw[source] = {
+            "source": source,
+            "url": path.as_uri(),
+            "sha256": digest,
+            "size": len(data),
+            "fetched_at": "2026-11-21T12:00:00+00:00",
+        }
+    return raw
+
+
+def validate_day(
+    raw_root: str, raw: dict[str, dict[str, Any]], day: date, try_number: int = 1
+) -> dict[str, Any] | Exception:
+    """The validate task for ``day`` on an empty warehouse: its output, or what it raised."""
+    from include.covid19_etl import validate
+    from include.covid19_etl.run_facts import RunFacts
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("covid19_common.warehouse.newest_loaded_date", lambda: None)
+        try:
+            return validate.run(raw, RunFacts.for_day(day, try_number=try_number), raw_root)
+        except Exception as raised:
+            return raised
+
+
+@pytest.fixture(scope="session")
+def validated_lake(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``covid19_raw_root`` of a lake whose :data:`VALIDATED_DAYS` were validated: a passed
+    day, then a day that failed and passed on its second try (results and Data Docs)."""
+    folder = tmp_path_factory.mktemp("validated")
+    root = f"file://{folder}/lake/raw"
+    good = raw_files(folder / "good", NYT_2021.read_bytes(), JHU_2021.read_bytes())
+    broken = raw_files(folder / "broken", BROKEN_NYT, JHU_2021.read_bytes())
+    first, second = VALIDATED_DAYS
+    assert isinstance(validate_day(root, good, first), dict)
+    assert isinstance(validate_day(root, broken, second), Exception)
+    assert isinstance(validate_day(root, good, second, try_number=2), dict)
+    return root
 
 
 # --- A browser, and where it saves what it showed --------------------------------------------

@@ -430,10 +430,11 @@ def test_a_person_without_access_is_told_what_to_ask_for(monkeypatch):
 
 @api_schema.parametrize()
 @dashboard_contract.examples(per_operation=100)
-def test_api_keeps_its_contract(case, loaded, one_token_login):
-    """Generated requests, valid and invalid, to each route on a loaded warehouse, with every
-    check of schemathesis: every answer is declared in the document, invalid input is a 422,
-    valid input is not, no answer without the token."""
+def test_api_keeps_its_contract(case, loaded, validated_lake, monkeypatch, one_token_login):
+    """Generated requests, valid and invalid, to each route on a loaded warehouse and validated
+    days, with every check of schemathesis: every answer is declared in the document, invalid
+    input is a 422, valid input is not, no answer without the token."""
+    monkeypatch.setenv("AIRFLOW_VAR_COVID19_RAW_ROOT", validated_lake)
     case.call_and_validate()
 
 
@@ -538,19 +539,6 @@ def test_a_failed_report_retries_then_skips_with_an_alert(loaded, raw_root, sns_
     [message] = sns_topic.messages()
     assert message["Subject"] == "[covid19_etl] REPORT NOT WRITTEN for 2021-03-16"
     assert "Error: " in message["Message"] and "Run: r" in message["Message"]
-
-
-@pytest.fixture
-def s3_bucket(aws_default: str) -> Any:
-    """``aws_default`` on the moto server, and an empty bucket."""
-    import uuid
-
-    import boto3
-
-    s3 = boto3.client("s3", endpoint_url=aws_default, region_name="us-east-1")
-    name = f"covid19-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=name)
-    return s3, name
 
 
 def test_report_on_s3_is_served_as_html(loaded, s3_bucket, monkeypatch):

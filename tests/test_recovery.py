@@ -44,7 +44,6 @@ from covid19_common.names import DAG_ID, TASKS
 from tests.browser import record_errors, sign_in
 from tests.conftest import (
     FAILED_AT_VALIDATE,
-    JHU_2021,
     NYT_2021,
     REPO_ROOT,
     UI_CLEAR_TASK,
@@ -53,6 +52,7 @@ from tests.conftest import (
     aws_environment,
     clean_us_daily,
     create_topic,
+    served_sources,
 )
 from tests.reliability_report import record
 
@@ -261,13 +261,7 @@ def landing_deadline_due_at(moment: datetime) -> str:
 
 @pytest.fixture(scope="module")
 def timeline(moto_endpoint: str) -> Iterator[Timeline]:
-    from pytest_httpserver import HTTPServer
-
-    http = HTTPServer(host="127.0.0.1", port=0)
-    http.start()
     source = ScriptedNyt()
-    http.expect_request("/nyt/us.csv").respond_with_handler(source)
-    http.expect_request("/jhu/combined.csv").respond_with_data(JHU_2021.read_bytes())
     started = datetime.now(UTC)
     today = started.date()
     topic = create_topic(moto_endpoint, "covid19-etl-recovery")
@@ -276,8 +270,6 @@ def timeline(moto_endpoint: str) -> Iterator[Timeline]:
         "COVID19_ETL_START_DATE": (today - timedelta(days=DAYS)).isoformat(),
         "COVID19_ETL_RETRY_WINDOW_MINUTES": str(RETRY_WINDOW_MINUTES),
         "COVID19_ETL_LANDING_DEADLINE_MINUTES": landing_deadline_due_at(started + LATE_AFTER_START),
-        "AIRFLOW_VAR_COVID19_NYT_URL": http.url_for("/nyt/us.csv"),
-        "AIRFLOW_VAR_COVID19_JHU_URL": http.url_for("/jhu/combined.csv"),
         "AIRFLOW_VAR_COVID19_SNS_TOPIC_ARN": topic.arn,
         # A downstream team's DAG, scheduled on the covid19.us_daily asset, in a bundle of its own.
         "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
@@ -287,12 +279,9 @@ def timeline(moto_endpoint: str) -> Iterator[Timeline]:
             ]
         ),
     }
-    try:
-        with local_airflow(env) as airflow:
-            days = [today - timedelta(days=n) for n in range(DAYS, 0, -1)]
-            yield Timeline(airflow, source, topic, days, started, started + LATE_AFTER_START)
-    finally:
-        http.stop()
+    with served_sources(source) as variables, local_airflow({**env, **variables}) as airflow:
+        days = [today - timedelta(days=n) for n in range(DAYS, 0, -1)]
+        yield Timeline(airflow, source, topic, days, started, started + LATE_AFTER_START)
 
 
 @pytest.fixture

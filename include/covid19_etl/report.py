@@ -49,7 +49,7 @@ def write_report(as_of: date, raw_root: str) -> dict[str, Any]:
 
     with read_only_cursor() as cursor:
         snapshot = read_snapshot(cursor, as_of, stale_after_days=stale_after_days())
-    data = static_page(snapshot).encode("utf-8")
+    data = static_page(snapshot, _quality_section(raw_root, as_of)).encode("utf-8")
     dated_url, latest_url = report_urls(raw_root, as_of)
     write_html(dated_url, data, "max-age=3600")
     newest = snapshot.newest_run_as_of
@@ -70,6 +70,14 @@ def write_report(as_of: date, raw_root: str) -> dict[str, Any]:
         "bytes": len(data),
         "rows": len(snapshot.frame),
     }
+
+
+def _quality_section(raw_root: str, as_of: date) -> str:
+    """The validations of the days up to ``as_of``, linking the Data Docs where they are kept."""
+    from covid19_common.storage import data_docs_url
+    from covid19_dashboard.quality import section
+
+    return section(raw_root, f"{data_docs_url(raw_root)}/index.html", until=as_of)
 
 
 def run(as_of: date, *, run_id: str, final_try: bool) -> dict[str, Any]:

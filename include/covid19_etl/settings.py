@@ -8,7 +8,6 @@ Parse-time code (the DAG files) uses the ``*_from_env`` functions; the Variables
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -17,12 +16,11 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk import RetryDecision, RetryPolicy
 
-from covid19_common.names import VAR_JHU_URL, VAR_NYT_URL, VAR_RAW_ROOT
+from covid19_common.names import VAR_JHU_URL, VAR_NYT_URL
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-log = logging.getLogger(__name__)
 
 DEFAULT_NYT_URL = "https://raw.githubusercontent.com/nytimes/covid-19-data/master/us.csv"
 DEFAULT_JHU_URL = (
@@ -173,22 +171,14 @@ class Settings:
         return {"nyt": self.nyt_url, "jhu": self.jhu_url}[source]
 
 
-def default_raw_root(environ: Mapping[str, str] = os.environ) -> str:
-    """A local archive under ``$AIRFLOW_HOME`` for machines where no Variable is set."""
-    home = environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-    return f"file://{os.path.abspath(home)}/covid19/raw"
-
-
 def load_settings() -> Settings:
     """Read the Variables. Call only at run time, inside a task or a callback."""
     from airflow.sdk import Variable
 
-    raw_root = Variable.get(VAR_RAW_ROOT, default=None)
-    if not raw_root:
-        raw_root = default_raw_root()
-        log.warning("Variable %s is not set; archiving raw files under %s", VAR_RAW_ROOT, raw_root)
+    from covid19_common.storage import raw_root
+
     return Settings(
         nyt_url=Variable.get(VAR_NYT_URL, default=DEFAULT_NYT_URL),
         jhu_url=Variable.get(VAR_JHU_URL, default=DEFAULT_JHU_URL),
-        raw_root=raw_root.rstrip("/"),
+        raw_root=raw_root(),
     )

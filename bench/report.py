@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import e2e, loaders
+from bench.markdown import DASH, details, mb, ratio, s, spread, table
 from bench.tasks import TASKS
 
 NOTES = Path(__file__).with_name("notes.md")
@@ -18,8 +19,6 @@ HISTORY = Path(__file__).with_name("history.md")
 LOAD_TARGETS = {"COPY": ("copy", 0.5), "naive": ("naive", 20.0)}
 TARGET_ROWS = 1_000_000
 HEAVY = ("pandas", "great_expectations", "boto3")  # what the steps import inside their tasks
-TIMES = "\u00d7"  # the multiplication sign
-DASH = "\u2013"  # an en dash
 PARSE_ROWS = {
     "in_process_s": "in-process: execute the DAG file after `import airflow.sdk` (the target's "
     "figure)",
@@ -38,38 +37,6 @@ RUN_LABELS = {
     "full": "full history again (warm)",
     "rerun": "no-op rerun",
 }
-
-
-def s(value: float | None) -> str:
-    """Seconds, with precision that fits the magnitude."""
-    if value is None:
-        return DASH
-    return f"{value:.{3 if abs(value) < 1 else 2 if abs(value) < 10 else 1}f} s"
-
-
-def mb(value: float) -> str:
-    return f"{value:,.0f} MB"
-
-
-def ratio(value: float) -> str:
-    return f"{value:.2f}{TIMES}" if value < 10 else f"{value:.1f}{TIMES}"
-
-
-def spread(summary: dict[str, Any], fmt: Any = s) -> str:
-    """``median (min-max)`` when there is more than one run."""
-    if len(summary["runs"]) == 1:
-        return fmt(summary["median"])
-    return f"{fmt(summary['median'])} ({fmt(summary['min'])}{DASH}{fmt(summary['max'])})"
-
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    lines = [header, ["---"] * len(header), *rows]
-    return "\n".join("| " + " | ".join(row) + " |" for row in lines)
-
-
-def details(summary: str, text: str) -> str:
-    """A folded block of preformatted text."""
-    return f"<details><summary>{summary}</summary>\n\n```\n{text.strip()}\n```\n\n</details>"
 
 
 def verdict(ok: bool) -> str:

@@ -24,6 +24,10 @@ def ratio(value: float) -> str:
     return f"{value:.2f}{TIMES}" if value < 10 else f"{value:.1f}{TIMES}"
 
 
+def share(part: float, whole: float) -> str:
+    return f"{100 * part / whole:.0f} %" if whole else DASH
+
+
 def spread(summary: dict[str, Any], fmt: Any = s) -> str:
     """``median (min-max)`` when there is more than one run."""
     if len(summary["runs"]) == 1:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench import e2e, loaders
+from bench import loaders
 from bench.markdown import DASH, details, mb, ratio, s, spread, table
+from bench.report_runs import section_catchup, section_day, user_summary
 from bench.tasks import TASKS
 
 NOTES = Path(__file__).with_name("notes.md")
@@ -31,11 +32,6 @@ PARSE_ROWS = {
 SCENARIO_TITLES = {
     "first": "First run: the full history into an empty warehouse",
     "rerun": "No-op rerun: the same day, the same files",
-}
-RUN_LABELS = {
-    "first": "first, scheduled (cold stack)",
-    "full": "full history again (warm)",
-    "rerun": "no-op rerun",
 }
 
 
@@ -299,71 +295,20 @@ unchanged).
 """
 
 
-def section_e2e(section: dict[str, Any]) -> str:
-    runs = section["runs"]
-    rows = [
-        [
-            RUN_LABELS[run["kind"]],
-            *(s(run[key]) for key in ("total_s", "task_work_s", "airflow_overhead_s")),
-            *(s(step["duration_s"]) for step in run["timeline"]),
-        ]
-        for run in runs
-    ]
-    full = next(run for run in runs if run["kind"] == "full")
-    gaps = [
-        [
-            step["task"],
-            *(s(step[key]) for key in ("wait_before_s", "queued_to_start_s", "duration_s")),
-        ]
-        for step in full["timeline"]
-    ]
-    beside = "; ".join(
-        f"{task}: " + ", ".join(s(run["beside_chain_s"].get(task)) for run in runs)
-        for task in sorted({task for run in runs for task in run["beside_chain_s"]})
-    )
-    history = "; ".join(
-        f"{as_of}: {rows} rows, {inserted} inserted, {updated} updated, {unchanged} unchanged"
-        for as_of, rows, inserted, updated, unchanged in section["etl_runs"]
-    )
-    queued = section["ready_to_first_queued_s"]
-    header = ["Run", "Total", "Task work", "Airflow overhead", *e2e.TASKS]
-    return f"""## 5. End to end on the local stack
-
-`scripts/run_local.py --sources sample` (embedded PostgreSQL, the real scheduler, dag-processor, \
-triggerer and api-server, LocalExecutor) on fresh state, \
-`COVID19_ETL_START_DATE={section["start_date"]}` (yesterday): the scheduler created one run, \
-queued {abs(queued):.0f} s {"before" if queued < 0 else "after"} the stack reported healthy, so \
-its first tasks competed with the components' own start-up. The run was then cleared and ran \
-again: once into an emptied warehouse (the full history on a warm stack), then {len(runs) - 2} \
-no-op reruns. Timestamps from the REST API. *Total*: from the run being queued (first) or \
-cleared (the others) to `notify` ending; *task work*: the sum of the five task instances' \
-start-to-end durations; *Airflow overhead*: the rest.
-
-The stack itself took {s(section["stack_ready_s"])} from launch to healthy (`airflow db migrate`, \
-then the four components).
-
-{table(header, rows)}
-
-The warm full-history run's timeline (*wait before*: from the previous task's end, or from the \
-run being cleared, to this task's start; *queued → start*: from the executor's queue to the task \
-process reporting it runs):
-
-{table(["Task", "Wait before", "Queued → start", "Duration"], gaps)}
-
-Beside the chain, in parallel with `notify` (not in the totals): {beside}; the whole DAG run, to \
-its last task: {", ".join(s(run["run_end_s"]) for run in runs)} (same order as the table).
-
-`covid19.etl_runs` afterwards (the warehouse was emptied before the warm full-history run): \
-{history}.
-"""
-
-
 def render(results: dict[str, Any]) -> str:
     sections = results["sections"]
-    renderers = (section_parse, section_tasks, section_loaders, section_validation, section_e2e)
-    parts = [header(results), targets(sections)]
-    for number, renderer in enumerate(renderers, start=1):
-        found = sections.get(str(number))
+    renderers = {
+        "1": section_parse,
+        "2": section_tasks,
+        "3": section_loaders,
+        "4": section_validation,
+        "5": section_day,
+        "6": section_day,
+        "7": section_catchup,
+    }
+    parts = [header(results), targets(sections), user_summary(sections)]
+    for number, renderer in renderers.items():
+        found = sections.get(number)
         parts.append(renderer(found) if found else f"## {number}. (not run in this invocation)\n")
     parts += [NOTES.read_text(), HISTORY.read_text()]
     return "\n".join(part.strip() + "\n" for part in parts if part)

@@ -215,7 +215,7 @@ def naive_sample(data: bytes, sample: int, seed: int) -> bytes:
 
 
 def repeats_for(rows: int, repeats: int) -> int:
-    """Fewer repetitions at the largest size keep ``make bench`` near 20 minutes."""
+    """Fewer repetitions at the largest size keep section 3 near 7 minutes."""
     return min(repeats, 2) if rows >= 5_000_000 else repeats
 
 

@@ -1,11 +1,11 @@
-"""``python -m bench``: run the five sections and write ``docs/benchmarks.md``.
+"""``python -m bench``: run the seven sections and write ``docs/benchmarks.md``.
 
-    python -m bench                      # everything (make bench), 15-25 minutes on 2 cores
-    python -m bench --smoke --output /tmp/b.md --json /tmp/b.json   # tiny sizes, no Airflow stack
+    python -m bench                      # everything (make bench), 25-35 minutes on 2 cores
+    python -m bench --smoke --output /tmp/b.md --json /tmp/b.json   # tiny sizes
 
 PostgreSQL for sections 2 and 3: ``--database-url`` or ``BENCH_DATABASE_URL``; otherwise an
 embedded server (:func:`local_postgres.server`, as the tests have), in databases they create and
-drop. Section 5 runs on the local stack's own embedded server; sections 1 and 4 need none.
+drop. Sections 5 to 7 run on the stacks' own embedded servers; sections 1 and 4 need none.
 """
 
 from __future__ import annotations
@@ -24,15 +24,16 @@ from typing import Any
 
 from local_postgres import server
 
-from bench import REPO_ROOT, e2e, loaders, parse, tasks, validation
+from bench import REPO_ROOT, catchup, e2e, loaders, parse, tasks, validation
 from bench.common import log, server_facts
 from bench.report import render
 
 PACKAGES = ("apache-airflow", "pandas", "great-expectations", "psycopg", "numpy", "sqlalchemy")
-# What a full run measures; --smoke runs the code path on tiny sizes, one repetition, without
-# the Airflow stack (not the figures). --sections, --sizes and --repeats override either.
+# What a full run measures; --smoke runs the code path on tiny sizes, one repetition, the
+# fewest runs on each Airflow stack (not the figures). --sections, --sizes, --repeats and --days
+# override either.
 FULL = {
-    "sections": "1,2,3,4,5",
+    "sections": "1,2,3,4,5,6,7",
     "sizes": "10000,100000,1000000,5000000",
     "repeats": 3,  # sections 2 to 4 (5 M rows: 2)
     "parse_repeats": 5,
@@ -40,11 +41,11 @@ FULL = {
     "naive_sample_rows": 20_000,
     "profile_rows": 1_000_000,  # the size whose upsert is EXPLAIN ANALYZEd: the targets' size
     "gx_factor": 10,
-    "e2e_reruns": 2,
+    "e2e_reruns": 2,  # sections 5 and 6: no-op reruns after the first and full-history runs
+    "days": 30,  # section 7's catch-up
 }
 SMOKE = {
     **FULL,
-    "sections": "1,2,3,4",
     "sizes": "200",
     "repeats": 1,
     "parse_repeats": 1,
@@ -52,6 +53,8 @@ SMOKE = {
     "naive_sample_rows": 50,
     "profile_rows": 200,
     "gx_factor": 2,
+    "e2e_reruns": 0,
+    "days": 2,
 }
 
 
@@ -65,15 +68,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sections", help=f"default {FULL['sections']}")
     parser.add_argument("--sizes", help=f"section 3's rows, default {FULL['sizes']}")
     parser.add_argument("--repeats", type=int, help=f"default {FULL['repeats']}")
+    parser.add_argument("--days", type=int, help=f"section 7's catch-up, default {FULL['days']}")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--json", type=Path, default=REPO_ROOT / "build/bench/benchmarks.json")
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes, no Airflow stack")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, fewest runs")
     args = parser.parse_args(argv)
     for name, value in (SMOKE if args.smoke else FULL).items():
         if getattr(args, name, None) is None:
             setattr(args, name, value)
     args.sections = sorted({int(s) for s in args.sections.split(",") if s})
     args.sizes = [int(s) for s in args.sizes.split(",") if s]
+    if args.days < 2:
+        parser.error("--days: at least 2 (a catch-up has a period between days)")
     return args
 
 
@@ -134,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
                 args.profile_rows,
             ),
             4: lambda: validation.run(args.repeats, args.gx_factor),
-            5: lambda: e2e.run(args.e2e_reruns),
+            5: lambda: e2e.run("local", args.e2e_reruns),
+            6: lambda: e2e.run("mwaa", args.e2e_reruns),
+            7: lambda: catchup.run(args.days),
         }
         for number in args.sections:
             section_started = time.monotonic()

@@ -1,16 +1,21 @@
-"""Section 5: a full DAG run on the local one-command stack, split into Airflow overhead and work.
+"""Sections 5 and 6: one day, from its schedule to the SNS message, on the local stack (5) and
+in the MWAA profile (6).
 
-``scripts/run_local.py --sources sample`` is started through :func:`local_stack.local_airflow`
-(fresh state, a free port) with ``COVID19_ETL_START_DATE`` set to yesterday, so the scheduler
-creates exactly one run: yesterday's day, which loads the whole history (the sample files over
-local HTTP). The REST API is polled until that run succeeds; then the run is cleared and runs
-again into an emptied warehouse (the full history on a warm stack), then as no-op reruns.
+``scripts/run_local.py --sources sample`` (section 6 adds ``--profile mwaa`` with this
+benchmark's moto server as its AWS: Celery on SQS, two workers, S3) is started through
+:func:`local_stack.local_airflow` (fresh state, a free port) with ``COVID19_ETL_START_DATE``
+set to yesterday, so the scheduler creates exactly one run: yesterday's day, which loads the
+whole history (the sample files over local HTTP). The SNS topic's subscriber is this process
+(:func:`bench.airflow_runs.sns_inbox`).
 
-For each run, from the API's own timestamps: the total from the run being queued (or cleared) to
-``notify`` ending; **task work** is the sum of the start-to-end durations of the chain's task
-instances (extract to notify); **Airflow overhead** is the rest (scheduling, queueing, starting
-each task process). Tasks beside the chain (``report``, parallel to ``notify``) are listed
-apart.
+The runs, each measured to its SNS message (:func:`bench.airflow_runs.day_timeline`):
+
+* **first**: the scheduled run on the cold stack, from its queueing; how long it waited to be
+  queued after it could be known as due (the DAG's first serialization) is kept apart;
+* **full**: the run cleared into an emptied warehouse: the full history on the warm stack;
+* **rerun**: cleared again, a no-op day: what a new day costs on a running deployment (the
+  same downloads, validation and transform; a handful of rows to write instead of none). A
+  cleared run waits for the scheduler's loop as a newly due one does.
 """
 
 from __future__ import annotations
@@ -21,65 +26,23 @@ from typing import Any
 
 from local_stack import LocalAirflow, local_airflow, wait_for
 
+from bench.airflow_runs import (
+    RUNS,
+    dag_due_at,
+    day_timeline,
+    first_runs,
+    loop_summary,
+    seconds,
+    sns_inbox,
+    stack_settings,
+    statsd_sink,
+    succeeded,
+    ts,
+)
 from bench.common import log
-from covid19_common.names import DAG_ID
 
-TASKS = ("extract", "validate", "transform", "load", "notify")
-RUNS = f"/api/v2/dags/{DAG_ID}/dagRuns"
 RUN_TIMEOUT_S = 600
-
-
-def ts(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def split_run(start: datetime, tis: dict[str, dict], run: dict) -> dict[str, Any]:
-    """Total, task work and Airflow overhead for one run, with the per-task timeline."""
-    total = (ts(tis["notify"]["end_date"]) - start).total_seconds()
-    timeline = []
-    previous_end = start
-    for task in TASKS:
-        ti = tis[task]
-        queued, began, ended = ts(ti.get("queued_when")), ts(ti["start_date"]), ts(ti["end_date"])
-        timeline.append(
-            {
-                "task": task,
-                "wait_before_s": (began - previous_end).total_seconds(),
-                "queued_to_start_s": (began - queued).total_seconds() if queued else None,
-                "duration_s": (ended - began).total_seconds(),
-            }
-        )
-        previous_end = ended
-    work = sum(step["duration_s"] for step in timeline)
-    # Tasks beside the chain (the dashboard ``report`` runs in parallel with ``notify``).
-    beside = {
-        task: (ts(ti["end_date"]) - ts(ti["start_date"])).total_seconds()
-        for task, ti in tis.items()
-        if task not in TASKS and ti.get("start_date") and ti.get("end_date")
-    }
-    run_end = ts(run.get("end_date"))
-    return {
-        "total_s": total,
-        "task_work_s": work,
-        "airflow_overhead_s": total - work,
-        "beside_chain_s": beside,
-        "run_end_s": (run_end - start).total_seconds() if run_end else None,
-        "timeline": timeline,
-    }
-
-
-def finished(airflow: LocalAirflow, run_id: str, after: datetime) -> tuple[dict, dict] | None:
-    """The run and its task instances once it succeeded with ``notify`` ending after
-    ``after``; raises if it failed."""
-    run = airflow.get(f"{RUNS}/{run_id}")
-    if run["state"] == "failed":
-        raise RuntimeError(f"the DAG run failed: {run}")
-    if run["state"] != "success":
-        return None
-    found = airflow.get(f"{RUNS}/{run_id}/taskInstances")["task_instances"]
-    tis = {ti["task_id"]: ti for ti in found}
-    notify_end = ts(tis["notify"]["end_date"])
-    return (run, tis) if notify_end and notify_end > after else None
+PROFILES = ("local", "mwaa")
 
 
 def empty_warehouse(airflow: LocalAirflow) -> None:
@@ -90,43 +53,74 @@ def empty_warehouse(airflow: LocalAirflow) -> None:
         connection.execute("DROP SCHEMA IF EXISTS covid19 CASCADE")
 
 
-def run(reruns: int) -> dict[str, Any]:
-    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
-    log("section 5: run_local.py --sources sample")
-    launched = time.monotonic()
-    with local_airflow({"COVID19_ETL_START_DATE": yesterday}, "--sources", "sample") as airflow:
-        ready_at = datetime.now(UTC)
-        ready_s = time.monotonic() - launched
-        # Exactly one run: the start date is yesterday.
-        [first] = wait_for("the scheduler's run", lambda: airflow.get(RUNS)["dag_runs"])
-        run_id, queued_at = first["dag_run_id"], ts(first["queued_at"])
-        results = []
-        # The scheduler queues the first run while the components are still starting, so it
-        # pays for their start-up too: the full history runs again on the warm stack, into an
-        # emptied warehouse, then the no-op reruns.
-        for kind in ["first", "full", *["rerun"] * reruns]:
-            start = queued_at
-            if kind != "first":
-                if kind == "full":
-                    empty_warehouse(airflow)
-                start = datetime.now(UTC)
-                airflow.call("POST", f"{RUNS}/{run_id}/clear", {"dry_run": False})
-            run, tis = wait_for(
-                f"the {kind} run to succeed",
-                lambda start=start: finished(airflow, run_id, after=start),
-                RUN_TIMEOUT_S,
-                every_s=0.5,
-            )
-            results.append({"kind": kind, **split_run(start, tis, run)})
-            log(f"  {kind}: {results[-1]['total_s']:.1f} s")
-        loaded = airflow.warehouse(
-            "SELECT as_of::text, source_rows, inserted, updated, unchanged "
-            "FROM covid19.etl_runs ORDER BY id"
+def measure_runs(airflow: LocalAirflow, inbox: Any, reruns: int) -> dict[str, Any]:
+    """The scheduled run, then the same run cleared: once into an emptied warehouse, then
+    ``reruns`` no-op times; each to its SNS message."""
+    [first] = wait_for("the scheduler's run", lambda: first_runs(airflow), RUN_TIMEOUT_S)
+    run_id, day, queued_at = first["dag_run_id"], first["logical_date"][:10], ts(first["queued_at"])
+    due_at = dag_due_at(airflow)
+    results = []
+    tries: dict[str, int] = {}
+    for kind in ["first", "full", *["rerun"] * reruns]:
+        reference = queued_at
+        if kind != "first":
+            if kind == "full":
+                empty_warehouse(airflow)
+            reference = datetime.now(UTC)
+            airflow.call("POST", f"{RUNS}/{run_id}/clear", {"dry_run": False})
+        run = wait_for(
+            f"the {kind} run to succeed",
+            lambda reference=reference: succeeded(airflow, run_id, reference),
+            RUN_TIMEOUT_S,
+            every_s=0.5,
         )
+        sns_at = inbox.arrival(day, after=reference)
+        if sns_at is None:
+            raise RuntimeError(f"the {kind} run succeeded without an SNS message for {day}")
+        timeline = day_timeline(airflow, run, reference, sns_at, tries)
+        tries = timeline["tries"]
+        results.append({"kind": kind, **timeline})
+        log(f"  {kind}: {results[-1]['to_sns_s']:.1f} s to the SNS message")
     return {
+        "day": day,
+        "due_at": due_at.isoformat(),
+        "due_to_queued_s": seconds(queued_at, due_at),
+        "queued_at": queued_at,
+        "runs": results,
+    }
+
+
+def run(profile: str, reruns: int) -> dict[str, Any]:
+    assert profile in PROFILES, profile
+    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    log(f"section {5 + PROFILES.index(profile)}: run_local.py --sources sample, {profile} profile")
+    launched = time.monotonic()
+    with sns_inbox() as inbox, statsd_sink() as statsd:
+        env = {
+            "COVID19_ETL_START_DATE": yesterday,
+            "AIRFLOW_VAR_COVID19_SNS_TOPIC_ARN": inbox.topic_arn,
+        }
+        args = ["--sources", "sample"]
+        if profile == "mwaa":  # its containers' environment is MWAA's: StatsD stays off
+            args += ["--profile", "mwaa", "--aws-endpoint", inbox.endpoint]
+        else:
+            env |= inbox.local_env() | statsd.env()
+        with local_airflow(env, *args) as airflow:
+            ready_at, ready_s = datetime.now(UTC), time.monotonic() - launched
+            measured = measure_runs(airflow, inbox, reruns)
+            settings = stack_settings(airflow.state)
+            loaded = airflow.warehouse(
+                "SELECT as_of::text, source_rows, inserted, updated, unchanged "
+                "FROM covid19.etl_runs ORDER BY id"
+            )
+            loop = loop_summary(statsd, ready_at, datetime.now(UTC))
+    return {
+        "profile": profile,
         "start_date": yesterday,
         "stack_ready_s": ready_s,
-        "ready_to_first_queued_s": (queued_at - ready_at).total_seconds(),
-        "runs": results,
+        "ready_to_first_queued_s": seconds(measured.pop("queued_at"), ready_at),
+        **measured,
+        "settings": settings,
+        "scheduler_loop_s": loop,
         "etl_runs": [list(row) for row in loaded],
     }

@@ -215,7 +215,7 @@ def naive_sample(data: bytes, sample: int, seed: int) -> bytes:
 
 
 def repeats_for(rows: int, repeats: int) -> int:
-    """Fewer repetitions at the largest size keep ``make bench`` near 20 minutes."""
+    """Fewer repetitions at the largest size keep section 3 near 7 minutes."""
     return min(repeats, 2) if rows >= 5_000_000 else repeats
 
 
@@ -266,22 +266,30 @@ def measure_size(
         )
 
     pass_rows = {"first": rows, "second": passes.second_rows}
+    measured_rows = {
+        name: {w: sample if name == "naive" and sampled else pass_rows[w] for w in PASSES}
+        for name in LOADERS
+    }
     loaders: dict[str, Any] = {}
     for name in LOADERS:
         loaders[name] = {}
         for which in PASSES:
-            measured_rows = sample if name == "naive" and sampled else pass_rows[which]
             seconds = summary(runs[name][which])
-            rate = measured_rows / seconds["median"]
+            rate = measured_rows[name][which] / seconds["median"]
             loaders[name][which] = {
                 "seconds": seconds,
                 "rows_per_s": rate,
                 # For a sampled naive run: the time the whole file would take at that rate.
                 "seconds_for_all_rows": pass_rows[which] / rate,
             }
+    # Ours over each other loader in each repetition, whose loaders ran minutes apart at most:
+    # the machine's load drifts less within a repetition than across the run.
     ratios = {
         which: {
-            other: loaders["ours"][which]["rows_per_s"] / loaders[other][which]["rows_per_s"]
+            other: [
+                (pass_rows[which] / ours) / (measured_rows[other][which] / theirs)
+                for ours, theirs in zip(runs["ours"][which], runs[other][which], strict=True)
+            ]
             for other in ("copy", "naive")
         }
         for which in PASSES
@@ -294,7 +302,8 @@ def measure_size(
         "repeats": repeats,
         "naive_sampled": sampled,
         "loaders": loaders,
-        "ours_over": ratios,
+        "ours_over": {w: {o: median(ratios[w][o]) for o in ratios[w]} for w in PASSES},
+        "ours_over_runs": ratios,
         "statements": {
             which: {label: median(values) for label, values in statements[which].items()}
             for which in PASSES

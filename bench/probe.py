@@ -102,9 +102,11 @@ def probe_task(args: argparse.Namespace) -> dict[str, Any]:
 
             output = run(day=day)
         elif args.task == "validate":
+            from include.covid19_etl.run_facts import RunFacts
+            from include.covid19_etl.settings import load_settings
             from include.covid19_etl.validate import run
 
-            output = run(upstream)
+            output = run(upstream, RunFacts.for_day(day, args.run_id), load_settings().raw_root)
         elif args.task == "transform":
             from include.covid19_etl.settings import load_settings
             from include.covid19_etl.transform import run

@@ -7,24 +7,28 @@ Every day, for the data interval **[D, D+1)**:
    `covid19_nyt_url`, `covid19_jhu_url`); archive the raw bytes under `covid19_raw_root`.
    It is the day's setup task, so clearing any task of the day downloads the sources again.
 2. **validate**: Great Expectations gates both files; malformed input fails here, naming the
-   source, the check and sample rows, before anything touches the warehouse.
+   source, the check and sample rows, before anything touches the warehouse. Passed or failed,
+   every check's result is kept under `quality/` beside `covid19_raw_root` and published as
+   GX Data Docs (`reports/data_docs/`); the **COVID-19 US** page shows the last days.
 3. **transform**: pandas: US rows of JHU, inner join on date, recoveries that JHU stopped
    reporting become NULL, rows dated on or before D.
 4. **load**: one transaction on `covid19_warehouse`: COPY, then upsert only the rows that changed.
    Each committed load publishes an event of the asset `covid19.us_daily` (the counts in its
    extra), so other DAGs can run on new data.
 5. **notify**: SNS (Variable `covid19_sns_topic_arn`) with the inserted and updated counts.
-6. **report** (beside notify): a self-contained HTML dashboard under `reports/` beside
-   `covid19_raw_root`: `<as_of>/us_daily.html`, and `latest.html` for the newest day. A report
-   that still fails on its last try sends an alert and ends *skipped*, so it never blocks the
-   following days. The same page is in the UI under **COVID-19 US**.
+6. **report** (after notify): a self-contained HTML dashboard under `reports/` beside
+   `covid19_raw_root`: `<as_of>/us_daily.html`, and `latest.html` for the newest day. The same
+   page is in the UI under **COVID-19 US**. A report never holds up loading: only the next
+   day's report waits for it, and one that still fails on its last try (an error, a timeout)
+   sends an alert and ends *skipped*.
 
 **A failed day blocks the following days.** Each task waits for the same task of the previous
-day, and for that task's downstream tasks, to succeed (`depends_on_past` + `wait_for_downstream`):
-the later days' runs start but run nothing until the failed day succeeds. Source, warehouse and
-SNS outages are retried with exponential backoff for `COVID19_ETL_RETRY_WINDOW_MINUTES` (3 hours);
-malformed input and permanent HTTP errors fail at once. Every failure publishes an alert naming
-the task, the error and the next step.
+day, and for that task's downstream tasks, to succeed (`depends_on_past` + `wait_for_downstream`;
+`notify` does not wait for its report): the later days' runs start but run nothing until the
+failed day succeeds. Source, warehouse and SNS outages are retried with exponential backoff
+(1, 2, 4 ... 30 minutes, counted from the task's last Clear) for
+`COVID19_ETL_RETRY_WINDOW_MINUTES` (3 hours); malformed input and permanent HTTP errors fail at
+once. Every failure publishes an alert naming the task, the error and the next step.
 
 **To retry a failed day:** fix the upstream or wait for it, then **Clear** the failed task (the
 dialog's defaults) or the whole run. The day downloads its sources again and runs; the days
@@ -93,15 +97,16 @@ US_DAILY = us_daily_asset()
         "depends_on_past": True,
         "wait_for_downstream": True,
         # Transient faults (source 5xx or timeouts, warehouse or SNS unreachable) are retried with
-        # exponential backoff for COVID19_ETL_RETRY_WINDOW_MINUTES; malformed input, 4xx and size
-        # caps raise AirflowFailException and fail at once.
+        # exponential backoff for COVID19_ETL_RETRY_WINDOW_MINUTES, counted from the last Clear
+        # (a retry policy); malformed input, 4xx and size caps raise AirflowFailException and
+        # fail at once.
         **retry_schedule_from_env().as_task_args(),
         "execution_timeout": timedelta(minutes=30),
         "on_failure_callback": FailureNotifier(),
     },
 )
 def covid19_etl() -> None:
-    """extract >> validate >> transform >> load >> [notify, report]."""
+    """extract >> validate >> transform >> load >> notify >> report."""
 
     # A setup task (with no teardown): clearing any task of the day clears extract too, so a
     # cleared day never re-reads the archived file that failed; it downloads the sources again.
@@ -113,11 +118,12 @@ def covid19_etl() -> None:
         return run(day=RunFacts.from_context(context).as_of)
 
     @task
-    def validate(raw: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        """Gate both files with Great Expectations."""
+    def validate(raw: dict[str, dict[str, Any]], **context: Any) -> dict[str, dict[str, Any]]:
+        """Gate both files with Great Expectations; record what the checks found."""
+        from include.covid19_etl.settings import load_settings
         from include.covid19_etl.validate import run
 
-        return run(raw)
+        return run(raw, RunFacts.from_context(context), load_settings().raw_root)
 
     @task
     def transform(validated: dict[str, dict[str, Any]], **context: Any) -> dict[str, Any]:
@@ -137,34 +143,27 @@ def covid19_etl() -> None:
         context["outlet_events"][US_DAILY].extra = asset_event_extra(loaded, facts.as_of)
         return loaded
 
-    @task
+    # The next day's load waits for this day's notify (wait_for_downstream), and notify does not
+    # wait for its own downstream, the report: so no state of a report can hold up loading.
+    @task(wait_for_downstream=False)
     def notify(loaded: dict[str, Any], **context: Any) -> str | None:
-        """Publish the counts to SNS."""
+        """Publish the counts and the day's data quality to SNS."""
         from include.covid19_etl.notify import run
 
         facts = RunFacts.from_context(context)
-        return run(loaded, facts.as_of, facts.run_id)
+        validated = context["ti"].xcom_pull(task_ids="validate")
+        return run(loaded, facts.as_of, facts.run_id, validated)
 
-    # The report retries briefly whatever the window: the next day's report replaces it, and
-    # the next day's load waits for this task (wait_for_downstream).
+    # The report retries briefly whatever the window: derived data, replaced by the next day's.
     @task(retries=REPORT_RETRIES)
-    def report(loaded: dict[str, Any], **context: Any) -> dict[str, Any]:
+    def report(**context: Any) -> dict[str, Any]:
         """Write the static HTML report beside the raw archive; a last failed try skips."""
         from include.covid19_etl.report import run
-        from include.covid19_etl.settings import load_settings
 
         facts, ti = RunFacts.from_context(context), context["ti"]
-        return run(
-            loaded,
-            facts.as_of,
-            load_settings().raw_root,
-            run_id=facts.run_id,
-            final_try=ti.try_number > ti.max_tries,
-        )
+        return run(facts.as_of, run_id=facts.run_id, final_try=ti.try_number > ti.max_tries)
 
-    loaded = load(transform(validate(extract())))
-    notify(loaded)
-    report(loaded)
+    notify(load(transform(validate(extract())))) >> report()
 
 
 covid19_etl()

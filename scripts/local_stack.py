@@ -21,6 +21,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,27 @@ class LocalAirflow:
     def get(self, path: str, token: str | None = None) -> Any:
         """GET a JSON path of the api-server."""
         return self.call("GET", path, token=token)
+
+    def day_runs(self, dag_id: str) -> dict[date, dict]:
+        """The DAG's runs by the day their data interval starts."""
+        found = self.get(f"/api/v2/dags/{dag_id}/dagRuns?order_by=logical_date&limit=100")
+        return {
+            datetime.fromisoformat(r["data_interval_start"]).date(): r for r in found["dag_runs"]
+        }
+
+    def task_instances(self, dag_id: str, run: dict) -> dict[str, dict]:
+        """A run's task instances by task id."""
+        found = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances")
+        return {ti["task_id"]: ti for ti in found["task_instances"]}
+
+    def wait_for_run(self, dag_id: str, day: date, state: str, timeout_s: float = 300) -> dict:
+        """Wait for the DAG's run for ``day`` to be in ``state``; return it."""
+
+        def reached() -> dict | None:
+            run = self.day_runs(dag_id).get(day)
+            return run if run and run["state"] == state else None
+
+        return wait_for(f"the run for {day} to be {state}", reached, timeout_s, every_s=1)
 
     def warehouse(self, sql: str) -> list[tuple]:
         import psycopg

@@ -94,6 +94,7 @@ module "mwaa" {
   etl_start_date               = var.etl_start_date
   etl_retry_window_minutes     = var.etl_retry_window_minutes
   etl_landing_deadline_minutes = var.etl_landing_deadline_minutes
+  scheduler_down_alarm_minutes = var.scheduler_down_alarm_minutes
   # The asset covid19.us_daily is named by the warehouse's address (the postgres provider's
   # URI convention), which the DAG file may not read from the connection while parsing.
   warehouse_location                  = "${module.database.address}:${module.database.port}/${module.database.db_name}"

@@ -257,6 +257,17 @@ variable "etl_landing_deadline_minutes" {
   }
 }
 
+variable "scheduler_down_alarm_minutes" {
+  description = "After how many minutes without a heartbeat from the MWAA scheduler a CloudWatch alarm reports it on the notification topic (the watchdog DAG cannot: it runs on that scheduler). A multiple of 5. An environment update restarts the scheduler: raise it if deployments raise the alarm."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.scheduler_down_alarm_minutes >= 5 && var.scheduler_down_alarm_minutes <= 1440 && var.scheduler_down_alarm_minutes % 5 == 0
+    error_message = "scheduler_down_alarm_minutes must be a multiple of 5 from 5 to 1440 (a day)."
+  }
+}
+
 variable "extra_airflow_configuration_options" {
   description = "Additional Airflow configuration options for MWAA (section.key = value)."
   type        = map(string)

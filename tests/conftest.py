@@ -7,6 +7,7 @@ import time, before any test module imports Airflow.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,9 @@ os.environ.update(
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
+        # Suites parse the DAGs under different settings (a shorter retry window, say) seconds
+        # apart: every sync into this database stores what it parsed.
+        "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "0",
         # Early enough for every scenario: a run dated before start_date runs no task at all.
         "COVID19_ETL_START_DATE": "2020-01-22",
     }
@@ -261,6 +265,25 @@ def sources(httpserver: Any) -> Sources:
     return Sources(httpserver)
 
 
+@contextlib.contextmanager
+def served_sources(nyt: Callable[[Any], Any]) -> Iterator[dict[str, str]]:
+    """NYT from the werkzeug handler ``nyt`` and the real JHU file, over local HTTP for a whole
+    local Airflow: yields the source Variables (``AIRFLOW_VAR_*``) that name them."""
+    from pytest_httpserver import HTTPServer
+
+    http = HTTPServer(host="127.0.0.1", port=0)
+    http.start()
+    http.expect_request("/nyt/us.csv").respond_with_handler(nyt)
+    http.expect_request("/jhu/combined.csv").respond_with_data(JHU_2021.read_bytes())
+    try:
+        yield {
+            "AIRFLOW_VAR_COVID19_NYT_URL": http.url_for("/nyt/us.csv"),
+            "AIRFLOW_VAR_COVID19_JHU_URL": http.url_for("/jhu/combined.csv"),
+        }
+    finally:
+        http.stop()
+
+
 @pytest.fixture
 def loaded(
     sources: Sources,
@@ -351,6 +374,17 @@ def aws_default(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
+def s3_bucket(aws_default: str) -> tuple[Any, str]:
+    """``aws_default`` on the moto server, and an empty bucket: ``(s3 client, bucket name)``."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=aws_default, region_name="us-east-1")
+    name = f"covid19-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=name)
+    return s3, name
+
+
+@pytest.fixture
 def sns_topic(aws_default: str, monkeypatch: pytest.MonkeyPatch) -> Topic:
     """A fresh topic (with an SQS subscription to read it) named by ``covid19_sns_topic_arn``."""
     topic = create_topic(aws_default, f"covid19-etl-{uuid.uuid4().hex[:8]}")
@@ -369,6 +403,53 @@ def airflow_db() -> None:
     db.resetdb()
 
 
+@pytest.fixture
+def scheduler_dag(airflow_db: None) -> Iterator[Any]:
+    """The DAG as the dag-processor stores it, unpaused, with no runs."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    from airflow.models.dag import DagModel
+    from airflow.models.dagrun import DagRun
+    from airflow.models.serialized_dag import SerializedDagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete, update
+
+    def no_runs() -> None:  # other suites' dag.test() runs share this database
+        with create_session() as session:
+            session.execute(delete(DagRun).where(DagRun.dag_id == "covid19_etl"))
+
+    DagBundlesManager().sync_bundles_to_db()
+    bag = DagBag(dag_folder=str(DAG_FOLDER))
+    sync_bag_to_db(bag, "dags-folder", None)
+    no_runs()
+    with create_session() as session:
+        session.execute(update(DagModel).values(is_paused=False))
+        dag = SerializedDagModel.get_dag("covid19_etl", session=session)
+    yield dag
+    no_runs()
+    with create_session() as session:
+        session.execute(update(DagModel).values(max_active_runs=dag.max_active_runs))
+
+
+def scheduled_run(dag: Any, logical_date: datetime, state: str, session: Any) -> Any:
+    """The run the scheduler creates for the day starting at ``logical_date``, in ``state``."""
+    from airflow.utils.types import DagRunTriggeredByType, DagRunType
+
+    return dag.create_dagrun(
+        run_id=f"scheduled__{logical_date.isoformat()}",
+        logical_date=logical_date,
+        data_interval=(logical_date, logical_date + timedelta(days=1)),
+        run_after=logical_date + timedelta(days=1),
+        conf=None,
+        run_type=DagRunType.SCHEDULED,
+        state=state,
+        triggered_by=DagRunTriggeredByType.TIMETABLE,
+        triggering_user_name=None,
+        start_date=logical_date + timedelta(days=1),
+        session=session,
+    )
+
+
 @pytest.fixture(scope="session")
 def covid19_dag(airflow_db: None) -> Any:
     from airflow.dag_processing.dagbag import DagBag
@@ -384,13 +465,82 @@ def run_day(covid19_dag: Any) -> Callable[[str], Any]:
 
     A manual run at logical date L covers [L - 1 day, L) in Airflow 3, hence the + 1 day.
     """
-    from datetime import timedelta
 
     def run(day: str) -> Any:
         start = datetime.fromisoformat(day).replace(tzinfo=UTC)
         return covid19_dag.test(logical_date=start + timedelta(days=1))
 
     return run
+
+
+UI_CLEAR_TASK = {  # the Clear dialog's defaults (only "Downstream" selected)
+    "dry_run": False,
+    "include_downstream": True,
+    "include_future": False,
+    "include_past": False,
+    "include_upstream": False,
+    "only_failed": False,
+    "run_on_latest_version": False,
+    "prevent_running_task": True,
+}
+
+
+# --- Validated days: what the validate task keeps beside the raw archive --------------------
+
+# The days of :func:`validated_lake`: the first passes; the second fails (NYT's 2021-03-05 dated
+# "banana"), then passes on its second try.
+VALIDATED_DAYS = (date(2021, 3, 15), date(2021, 3, 16))
+BROKEN_NYT = NYT_2021.read_bytes().replace(b"2021-03-05,", b"banana,", 1)
+
+
+def raw_files(folder: Path, nyt: bytes, jhu: bytes) -> dict[str, dict[str, Any]]:
+    """The extract task's output for ``nyt`` and ``jhu`` written under ``folder``."""
+    import hashlib
+
+    raw = {}
+    for source, data in (("nyt", nyt), ("jhu", jhu)):
+        digest = hashlib.sha256(data).hexdigest()
+        path = folder / source / f"{digest}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        raw[source] = {
+            "source": source,
+            "url": path.as_uri(),
+            "sha256": digest,
+            "size": len(data),
+            "fetched_at": "2026-11-21T12:00:00+00:00",
+        }
+    return raw
+
+
+def validate_day(
+    raw_root: str, raw: dict[str, dict[str, Any]], day: date, try_number: int = 1
+) -> dict[str, Any] | Exception:
+    """The validate task for ``day`` on an empty warehouse: its output, or what it raised."""
+    from include.covid19_etl import validate
+    from include.covid19_etl.run_facts import RunFacts
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("covid19_common.warehouse.newest_loaded_date", lambda: None)
+        try:
+            return validate.run(raw, RunFacts.for_day(day, try_number=try_number), raw_root)
+        except Exception as raised:
+            return raised
+
+
+@pytest.fixture(scope="session")
+def validated_lake(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``covid19_raw_root`` of a lake whose :data:`VALIDATED_DAYS` were validated: a passed
+    day, then a day that failed and passed on its second try (results and Data Docs)."""
+    folder = tmp_path_factory.mktemp("validated")
+    root = f"file://{folder}/lake/raw"
+    good = raw_files(folder / "good", NYT_2021.read_bytes(), JHU_2021.read_bytes())
+    broken = raw_files(folder / "broken", BROKEN_NYT, JHU_2021.read_bytes())
+    first, second = VALIDATED_DAYS
+    assert isinstance(validate_day(root, good, first), dict)
+    assert isinstance(validate_day(root, broken, second), Exception)
+    assert isinstance(validate_day(root, good, second, try_number=2), dict)
+    return root
 
 
 # --- A browser, and where it saves what it showed --------------------------------------------

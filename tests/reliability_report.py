@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # The modules whose cases make up the report; a run without all of them writes nothing.
-MODULES = ("test_bad_input.py", "test_faults.py", "test_security.py", "test_recovery.py")
+MODULES = (
+    "test_bad_input.py",
+    "test_faults.py",
+    "test_watchdog.py",
+    "test_report_never_blocks.py",
+    "test_security.py",
+    "test_recovery.py",
+)
 
 
 @dataclass
@@ -71,27 +78,34 @@ def write_report(rows: list[Row], path: Path, tests_failed: int) -> None:
 
 RETRY_ACCOUNT = """## How retry-before-advancing works in practice
 
-* **Inside a task**, a transient download error (5xx, 429, timeout, reset, a body that stalls)
-  is retried at once with exponential backoff (1 s, 2 s, 4 s); a 4xx or an oversized body fails
-  the task without retry (`AirflowFailException`), and so does malformed content: retrying
-  cannot fix a file.
+* **Inside a task**, a transient download error (5xx, 408, 429, timeout, reset, a body that
+  stalls or drips past the total deadline) is retried at once with exponential backoff (1 s,
+  2 s, 4 s); another 4xx or an oversized body fails the task without retry
+  (`AirflowFailException`), and so does malformed content: retrying cannot fix a file.
 * **Airflow's task retries** cover what persists longer: an upstream outage, the warehouse
   restarting, SNS throttling. They span `COVID19_ETL_RETRY_WINDOW_MINUTES` (3 hours by default:
-  10 retries, exponential backoff from 1 to 30 minutes); every failed try rolls back
-  completely, so a retry starts from the same warehouse. The `recovery` rows show an outage
-  healing inside a compressed window with no human.
+  10 retries, exponential backoff from 1 to 30 minutes, counted from the task's last Clear);
+  every failed try rolls back completely, so a retry starts from the same warehouse. The
+  `recovery` rows show an outage healing inside a compressed window with no human.
 * **A failed day stops the days after it, and only them.** The failure alert goes out with the
   next step; the later days' runs are created and wait, visibly, because every task waits for
-  the same task of the previous day (`depends_on_past` with `wait_for_downstream`). The DAG is
-  never paused and a run slot is never the bottleneck (366 active runs allowed), so a cleared
-  day starts at once. `extract` is a setup task, so clearing the failed task also re-downloads.
-* **Recovery is one action, any of the UI's.** Clear the failed task, Clear Run (before or after
-  unpausing), or a backfill that reprocesses failed runs: each was played with the real
-  scheduler (`recovery` rows); the day succeeds, then the later days in date order. Manual runs
-  are refused, so nobody can load a day out of order.
-* **A day that does not land is reported.** `covid19_etl_watchdog` runs every 15 minutes and
-  alerts (`LATE`) for a day not loaded `COVID19_ETL_LANDING_DEADLINE_MINUTES` after its interval
-  ended, naming the task it is stuck in.
+  the same task of the previous day (`depends_on_past` with `wait_for_downstream`); nothing but
+  the next day's report waits for a report, so a broken report never holds up loading. The DAG
+  is never paused and a run slot is never the bottleneck (366 active runs allowed), so a
+  cleared day starts at once. `extract` is a setup task, so clearing the failed task also
+  re-downloads.
+* **Recovery is one action, any of the UI's.** Clear the failed task, Clear Run, or a backfill
+  that reprocesses failed runs: each was played with the real scheduler (`recovery` rows), the
+  first two also with the DAG paused while fixing and unpaused after (it never pauses itself);
+  the day succeeds, then the later days in date order. Manual runs are refused, so nobody can
+  load a day out of order.
+* **A day that does not land is reported, once.** `covid19_etl_watchdog` runs every 15 minutes
+  and alerts (`LATE`) for a day not loaded `COVID19_ETL_LANDING_DEADLINE_MINUTES` after its
+  interval ended, naming the task it is stuck in. Each run checks every deadline since the last
+  successful run (those missed while the scheduler was down included) and alerts each late day
+  in a task instance of its own, so a failed publish costs no other day its alert and is
+  retried alone; no day is alerted twice. A stopped scheduler runs no watchdog: on MWAA a
+  CloudWatch alarm on its heartbeat reports it on the same topic.
 * **Nothing half-done survives.** The load is one transaction under an advisory lock: a killed
   connection, a statement timeout or a killed worker leave the table as it was, a second load
   waits for the first, and the next try loads everything."""

@@ -1,11 +1,13 @@
 """The benchmark (``make bench``) on tiny sizes, so it cannot rot.
 
-``python -m bench --smoke`` runs sections 1 to 4 in a subprocess, through the same code as the
-real run (fresh processes, the real files, a real PostgreSQL, every loader, the profiles), on 200
-synthetic rows and one repetition; the test reads the JSON and Markdown it writes. Section 5
-starts the whole Airflow stack, which the operator-story tests already do: only ``make bench``
-runs it. Nothing asserts on seconds: only that every figure is there and the no-op rerun wrote
-nothing. The tests never import ``bench``.
+``python -m bench --smoke`` runs all seven sections in a subprocess, through the same code as
+the real run (fresh processes, the real files, a real PostgreSQL, every loader, the profiles, the
+local stack and the MWAA profile with their SNS subscriber), on 200 synthetic rows, one
+repetition, the fewest DAG runs (a scheduled day and its full-history rerun per stack, a 2-day
+catch-up); the test reads the JSON and Markdown it writes. Nothing asserts on seconds: only that
+every figure is there, that a day's phases add up to its time to the SNS message, that the
+no-op rerun wrote nothing and that every day of the catch-up loaded. The tests never import
+``bench``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.mwaa_profile]
+CHAIN = ["extract", "validate", "transform", "load", "notify"]
 
 
 def positive(value: float) -> bool:
@@ -45,7 +48,7 @@ def smoke(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory) ->
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        timeout=1200,
+        timeout=2400,
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
@@ -64,7 +67,10 @@ def test_report_has_every_section(smoke):
         "## 2. Per-task wall time and peak memory",
         "## 3. Load throughput",
         "## 4. Validation cost",
-        "## 5. (not run in this invocation)",
+        "## What a user waits for",
+        "## 5. One day on the local stack, from its schedule to the SNS message",
+        "## 6. One day on the MWAA profile, from its schedule to the SNS message",
+        "## 7. Catch-up on the local stack: 2 days",
         "## How to read this",
         "## History: the variants measured until ad35e01",
     ):
@@ -126,3 +132,30 @@ def test_validation_section_has_both_files_and_a_profile(smoke):
         assert positive(figures["max_rss_mb"]["median"])
     assert section["files"]["x2"]["rows"] > section["files"]["real"]["rows"]
     assert "validate_jhu" in section["profile"]
+
+
+@pytest.mark.parametrize(("section", "executor"), [("5", "LocalExecutor"), ("6", "CeleryExecutor")])
+def test_day_sections_time_each_run_to_its_sns_message(smoke, section, executor):
+    day = smoke["results"]["sections"][section]
+    assert day["settings"]["core.executor"] == executor
+    assert math.isfinite(day["due_to_queued_s"])
+    assert [run["kind"] for run in day["runs"]] == ["first", "full"]
+    for run in day["runs"]:
+        assert positive(run["to_sns_s"])
+        assert math.isclose(sum(run["buckets"].values()), run["to_sns_s"], abs_tol=1e-6)
+        assert [step["task"] for step in run["timeline"]] == CHAIN
+        for step in run["timeline"]:
+            assert positive(step["duration_s"])
+            assert step["log_markers"], step
+    # The full-history run went into an emptied warehouse.
+    assert [row[2] for row in day["etl_runs"]] == [420, 420]
+
+
+def test_catchup_section_loads_every_day(smoke):
+    section = smoke["results"]["sections"]["7"]
+    assert section["days"] == 2
+    assert positive(section["days_per_hour"])
+    assert section["etl_runs"] == {"runs": 2, "inserted": 420, "updated": 0, "unchanged": 420}
+    assert set(CHAIN) <= set(section["tasks"])
+    for figures in section["tasks"].values():
+        assert figures["pair_s"] > figures["duration_s"]["median"] > 0

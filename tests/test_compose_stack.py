@@ -43,8 +43,8 @@ from tests.compose_stack import (
     docker_engine,
     load_script,
 )
-from tests.conftest import FAILED_AT_VALIDATE, JHU_2021, NYT_2021, clean_us_daily
-from tests.test_recovery import UI_CLEAR_TASK, ScriptedNyt, Timeline
+from tests.conftest import FAILED_AT_VALIDATE, JHU_2021, NYT_2021, UI_CLEAR_TASK, clean_us_daily
+from tests.test_recovery import ScriptedNyt, Timeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.e2e, pytest.mark.compose]
 

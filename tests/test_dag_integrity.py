@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -40,24 +41,30 @@ def watchdog():
     return DagBag(dag_folder=str(DAG_FOLDER)).dags["covid19_etl_watchdog"]
 
 
-def test_the_watchdog_checks_each_quarter_hour_from_now_on(watchdog):
+def test_the_watchdog_checks_each_quarter_hour_and_alerts_each_late_day_on_its_own(watchdog):
     from airflow.sdk import CronDataIntervalTimetable
 
     assert isinstance(watchdog.timetable, CronDataIntervalTimetable)
     assert watchdog.timetable.expression == "*/15 * * * *"
-    assert watchdog.catchup is False  # a day long overdue when it starts was already late
-    assert [task.task_id for task in watchdog.tasks] == ["check_deadlines"]
+    # After an outage one run checks every deadline since the last successful run.
+    assert watchdog.catchup is False
+    assert watchdog.max_active_runs == 1  # each run starts where the last successful one ended
+    assert {task.task_id: task.upstream_task_ids for task in watchdog.tasks} == {
+        "check_deadlines": set(),
+        "alert": {"check_deadlines"},
+    }
+    assert watchdog.get_task("alert").is_mapped  # a failed publish retries its own day only
     assert not any(task.depends_on_past for task in watchdog.tasks)
 
 
-def test_tasks_run_in_a_line_then_notify_and_report(dag):
+def test_tasks_run_in_a_line_ending_with_the_report(dag):
     assert {task.task_id: task.upstream_task_ids for task in dag.tasks} == {
         "extract": set(),
         "validate": {"extract"},
         "transform": {"validate"},
         "load": {"transform"},
         "notify": {"load"},
-        "report": {"load"},
+        "report": {"notify"},
     }
 
 
@@ -73,7 +80,19 @@ def test_a_failed_day_blocks_the_next_ones(dag):
     assert dag.catchup is True
     for task in dag.tasks:
         assert task.depends_on_past is True
-        assert task.wait_for_downstream is True
+        assert task.wait_for_downstream is (task.task_id != "notify")
+
+
+def test_no_task_but_the_next_report_waits_for_a_report(dag):
+    """wait_for_downstream looks at a task's direct downstream tasks in the previous run: the
+    report is downstream of notify only, and notify does not wait for it."""
+    waiting_for_reports = [
+        task.task_id
+        for task in dag.tasks
+        if task.wait_for_downstream and "report" in task.downstream_task_ids
+    ]
+    assert waiting_for_reports == []
+    assert dag.get_task("report").downstream_task_ids == set()
 
 
 def test_waiting_days_never_take_the_last_run_slot(dag):
@@ -142,6 +161,53 @@ def test_the_shortest_retry_schedule_spans_the_window(minutes):
     assert sum(delays[:-1], timedelta(0)) < window  # not one retry more than needed
 
 
+def test_a_cleared_task_retries_from_the_first_delay_again(dag, scheduler_dag):
+    """Airflow's own backoff grows with try_number, which a Clear does not reset; the DAG's
+    retry policy counts from the Clear. Both measured with Airflow's clear and retry code."""
+    from airflow.models.taskinstance import clear_task_instances
+    from airflow.utils.session import create_session
+
+    from tests.conftest import scheduled_run
+
+    extract = dag.get_task("extract")
+    exhausted = extract.retries + 1  # every try of the window failed
+    with create_session() as session:
+        run = scheduled_run(scheduler_dag, datetime(2021, 3, 10, tzinfo=UTC), "failed", session)
+        ti = run.get_task_instance("extract", session=session)
+        ti.state, ti.try_number, ti.max_tries = "failed", exhausted, extract.retries
+        clear_task_instances([ti], session)
+        ti.try_number += 1  # the scheduler starts the cleared task: its first try since the Clear
+        ti.end_date = datetime(2021, 3, 11, 6, tzinfo=UTC)  # and that try fails
+        airflow_delay = ti.next_retry_datetime() - ti.end_date
+
+        worker_ti = SimpleNamespace(task=extract)  # what the retry policy sees in the worker
+        decision = extract.retry_policy.evaluate(
+            OSError("source down"), ti.try_number, ti.max_tries, {"ti": worker_ti}
+        )
+        ti.retry_delay_override = decision.retry_delay.total_seconds()
+        policy_delay = ti.next_retry_datetime() - ti.end_date
+        max_tries = ti.max_tries
+        session.rollback()
+
+    assert max_tries == exhausted + extract.retries
+    assert airflow_delay == timedelta(minutes=30)
+    assert policy_delay == timedelta(minutes=1)
+
+
+def test_the_retry_policy_follows_the_schedule_from_each_clear(dag):
+    extract = dag.get_task("extract")
+    schedule = retry_schedule_from_env({})
+    ti = SimpleNamespace(task=extract)
+    delays = [
+        extract.retry_policy.evaluate(OSError(), try_number, max_tries, {"ti": ti}).retry_delay
+        for max_tries in (10, 25)  # never cleared; cleared after its 15th try
+        for try_number in range(max_tries - 9, max_tries + 1)
+    ]
+    first_ten = [schedule.delay(n) for n in range(1, 11)]
+    assert delays == first_ten * 2
+    assert [d.total_seconds() / 60 for d in first_ten] == [1, 2, 4, 8, 16, 30, 30, 30, 30, 30]
+
+
 @pytest.mark.parametrize("raw", ["0", "-5", "three hours", "nan", "inf"])
 def test_a_bad_retry_window_is_refused(raw):
     with pytest.raises(ValueError, match="COVID19_ETL_RETRY_WINDOW_MINUTES must be a positive"):
@@ -176,8 +242,13 @@ def heavy(modules: list[str]) -> list[str]:
     return [m for m in modules if m.split(".")[0] in HEAVY_MODULES]
 
 
-def test_parsing_imports_no_data_library():
-    assert [m for m in heavy(parse_in_a_fresh_interpreter()) if "boto" not in m] == []
+def test_parsing_imports_boto3_and_botocore_and_no_data_library():
+    """What parsing really imports: of the heavy modules, boto3 and botocore only (the Amazon
+    provider's asset URI handlers, below); no pandas, Great Expectations or PostgreSQL driver."""
+    assert {module.split(".")[0] for module in heavy(parse_in_a_fresh_interpreter())} == {
+        "boto3",
+        "botocore",
+    }
 
 
 def test_parsing_imports_nothing_heavy_beyond_airflows_asset_uri_handlers():

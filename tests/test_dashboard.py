@@ -430,10 +430,11 @@ def test_a_person_without_access_is_told_what_to_ask_for(monkeypatch):
 
 @api_schema.parametrize()
 @dashboard_contract.examples(per_operation=100)
-def test_api_keeps_its_contract(case, loaded, one_token_login):
-    """Generated requests, valid and invalid, to each route on a loaded warehouse, with every
-    check of schemathesis: every answer is declared in the document, invalid input is a 422,
-    valid input is not, no answer without the token."""
+def test_api_keeps_its_contract(case, loaded, validated_lake, monkeypatch, one_token_login):
+    """Generated requests, valid and invalid, to each route on a loaded warehouse and validated
+    days, with every check of schemathesis: every answer is declared in the document, invalid
+    input is a 422, valid input is not, no answer without the token."""
+    monkeypatch.setenv("AIRFLOW_VAR_COVID19_RAW_ROOT", validated_lake)
     case.call_and_validate()
 
 
@@ -477,9 +478,8 @@ EXTERNAL = re.compile(
 )
 
 
-def test_report_task_writes_a_self_contained_page(loaded, tmp_path):
-    raw_root = f"file://{tmp_path}/lake/raw"
-    result = report.run({}, AS_OF, raw_root, run_id="r", final_try=False)
+def test_report_task_writes_a_self_contained_page(loaded, raw_root, tmp_path):
+    result = report.run(AS_OF, run_id="r", final_try=False)
 
     dated = tmp_path / "lake" / "reports" / "2021-03-16" / "us_daily.html"
     latest = tmp_path / "lake" / "reports" / "latest.html"
@@ -508,14 +508,13 @@ def test_report_task_writes_a_self_contained_page(loaded, tmp_path):
     assert recoveries[-1]["recovered"] == RECOVERED_LAST
 
 
-def test_an_older_day_does_not_replace_latest(loaded, frame, tmp_path):
-    raw_root = f"file://{tmp_path}/lake/raw"
+def test_an_older_day_does_not_replace_latest(loaded, frame, raw_root, tmp_path):
     load(loaded, frame_with_one_more_day(), date(2021, 3, 17), "scheduled__2021-03-17")
-    report.run({}, date(2021, 3, 17), raw_root, run_id="new", final_try=False)
+    report.run(date(2021, 3, 17), run_id="new", final_try=False)
     latest = tmp_path / "lake" / "reports" / "latest.html"
     newest = latest.read_bytes()
 
-    rerun = report.run({}, AS_OF, raw_root, run_id="old", final_try=False)
+    rerun = report.run(AS_OF, run_id="old", final_try=False)
 
     assert rerun["latest_url"] is None
     assert latest.read_bytes() == newest
@@ -524,45 +523,28 @@ def test_an_older_day_does_not_replace_latest(loaded, frame, tmp_path):
     assert 'id="as-of">2021-03-17<' in newest.decode()
 
 
-def test_a_failed_report_retries_then_skips_with_an_alert(loaded, sns_topic, monkeypatch, tmp_path):
+def test_a_failed_report_retries_then_skips_with_an_alert(loaded, raw_root, sns_topic):
     from airflow.sdk.exceptions import AirflowSkipException
 
-    def broken(as_of, raw_root):
-        raise OSError("bucket says no")
-
-    monkeypatch.setattr(report, "write_report", broken)
-    with pytest.raises(OSError, match="bucket says no"):  # a try with retries left: fail
-        report.run(
-            {"inserted": 1, "updated": 0}, AS_OF, "file:///x/raw", run_id="r", final_try=False
-        )
+    raw_root.parent.mkdir(parents=True)
+    (raw_root.parent / "reports").write_text("a file where the reports folder should be")
+    with pytest.raises(OSError):  # a try with retries left: fail
+        report.run(AS_OF, run_id="r", final_try=False)
     assert sns_topic.messages() == []
 
-    with pytest.raises(AirflowSkipException, match="bucket says no"):
-        report.run(
-            {"inserted": 1, "updated": 0}, AS_OF, "file:///x/raw", run_id="r", final_try=True
-        )
+    with pytest.raises(
+        AirflowSkipException, match=r"report not written: (NotADirectory|FileExists)"
+    ):
+        report.run(AS_OF, run_id="r", final_try=True)
     [message] = sns_topic.messages()
     assert message["Subject"] == "[covid19_etl] REPORT NOT WRITTEN for 2021-03-16"
-    assert "OSError: bucket says no" in message["Message"]
-    assert "1 inserted" in message["Message"]
+    assert "Error: " in message["Message"] and "Run: r" in message["Message"]
 
 
-@pytest.fixture
-def s3_bucket(aws_default: str) -> Any:
-    """``aws_default`` on the moto server, and an empty bucket."""
-    import uuid
-
-    import boto3
-
-    s3 = boto3.client("s3", endpoint_url=aws_default, region_name="us-east-1")
-    name = f"covid19-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=name)
-    return s3, name
-
-
-def test_report_on_s3_is_served_as_html(loaded, s3_bucket):
+def test_report_on_s3_is_served_as_html(loaded, s3_bucket, monkeypatch):
     s3, bucket = s3_bucket
-    result = report.run({}, AS_OF, f"s3://{bucket}/raw", run_id="r", final_try=False)
+    monkeypatch.setenv("AIRFLOW_VAR_COVID19_RAW_ROOT", f"s3://{bucket}/raw")
+    result = report.run(AS_OF, run_id="r", final_try=False)
 
     assert result["url"] == f"s3://{bucket}/reports/2021-03-16/us_daily.html"
     assert result["latest_url"] == f"s3://{bucket}/reports/latest.html"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import socket
 import struct
 import threading
@@ -106,23 +107,46 @@ def test_read_timeout_is_transient(httpserver):
     assert not caught.value.permanent
 
 
-def test_slow_drip_body_hits_the_total_timeout(httpserver):
-    """One byte every 0.2 s never trips the read timeout; the total deadline stops it."""
+@pytest.mark.parametrize("declared", [False, True], ids=["chunked", "Content-Length"])
+def test_slow_drip_body_hits_the_total_timeout(httpserver, declared):
+    """One byte every 0.2 s never trips the read timeout; the total deadline stops the body
+    before its end, with a Content-Length as well as chunked."""
+    body = BODY[:20]
 
-    def drip():  # 2 s of dripping: past the deadline, and the server is free again soon
-        for byte in BODY[:10]:
+    def drip():  # 4 s of dripping, unless the client hangs up first
+        for byte in body:
             time.sleep(0.2)
             yield bytes([byte])
 
-    httpserver.expect_request("/us.csv").respond_with_response(Response(drip()))
+    headers = {"Content-Length": str(len(body))} if declared else None
+    httpserver.expect_request("/us.csv").respond_with_response(Response(drip(), headers=headers))
 
-    with pytest.raises(FetchError, match="took over 1 s") as caught:
+    with pytest.raises(FetchError, match=r"took over 1 s \((\d+) bytes so far\)") as caught:
         fetch(
             "nyt",
             httpserver.url_for("/us.csv"),
             Limits(max_bytes=len(BODY), read_timeout=5, total_timeout=1),
             attempts=1,
         )
+
+    assert not caught.value.permanent
+    assert int(re.search(r"(\d+) bytes so far", str(caught.value)).group(1)) < len(body)
+
+
+def test_request_timeout_408_is_retried(httpserver):
+    httpserver.expect_ordered_request("/us.csv").respond_with_data("slow client", status=408)
+    httpserver.expect_ordered_request("/us.csv").respond_with_data(BODY)
+
+    assert fetch("nyt", httpserver.url_for("/us.csv"), LIMITS, sleep=Sleeps()) == BODY
+
+
+def test_a_malformed_content_length_is_a_transient_error_naming_the_source(httpserver):
+    # A generator body: werkzeug sends the header as given instead of the real length.
+    served = Response(iter([BODY]), headers={"Content-Length": "4x"})
+    httpserver.expect_request("/us.csv").respond_with_response(served)
+
+    with pytest.raises(FetchError, match="Source 'nyt': malformed Content-Length '4x'") as caught:
+        fetch("nyt", httpserver.url_for("/us.csv"), LIMITS, attempts=1)
 
     assert not caught.value.permanent
 

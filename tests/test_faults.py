@@ -12,9 +12,10 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import date
+from datetime import date, timedelta
 
 import psycopg
+import psycopg2
 import pytest
 from local_postgres import airflow_connection_json
 from local_stack import free_port
@@ -36,9 +37,10 @@ from tests.reliability_report import record
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
 
-def test_http_500_then_success_is_retried(loaded, sources, monkeypatch, run_day):
+@pytest.mark.parametrize("status", [500, 408])
+def test_http_error_then_success_is_retried(status, loaded, sources, monkeypatch, run_day):
     sources.server.clear()
-    sources.server.expect_ordered_request("/flaky/us.csv").respond_with_data("busy", status=500)
+    sources.server.expect_ordered_request("/flaky/us.csv").respond_with_data("busy", status=status)
     sources.server.expect_ordered_request("/flaky/us.csv").respond_with_data(NYT_2021.read_bytes())
     sources.server.expect_request("/jhu.csv").respond_with_data(JHU_2021.read_bytes())
     monkeypatch.setenv("AIRFLOW_VAR_COVID19_NYT_URL", sources.server.url_for("/flaky/us.csv"))
@@ -48,14 +50,14 @@ def test_http_500_then_success_is_retried(loaded, sources, monkeypatch, run_day)
 
     record(
         "faults: HTTP",
-        "500 then 200",
+        f"{status} then 200",
         "run success; 1 row inserted",
         f"run {dag_run.state}; {loaded.etl_runs()[-1][2]} row inserted",
     )
 
 
-def http_fault(name: str, server_behaviour, limits) -> None:
-    """Serve ``server_behaviour`` on a raw socket and fetch from it once."""
+def fetch_from(server_behaviour, limits) -> str:
+    """Serve ``server_behaviour`` on a raw socket, fetch from it once and say how it ended."""
     from include.covid19_etl.extract import FetchError, fetch
 
     listener = socket.create_server(("127.0.0.1", 0))
@@ -63,13 +65,19 @@ def http_fault(name: str, server_behaviour, limits) -> None:
     thread.start()
     try:
         fetch("nyt", f"http://127.0.0.1:{listener.getsockname()[1]}/us.csv", limits, attempts=1)
-        observed = "no error"
+        return "no error"
     except FetchError as err:
-        observed = "permanent error" if err.permanent else "transient error (retried)"
+        kind = "permanent error" if err.permanent else "transient error (retried)"
+        return kind + (
+            "" if str(err).startswith("Source 'nyt': ") else f" not naming the source: {err}"
+        )
     finally:
         listener.close()
         thread.join(timeout=10)
-    record("faults: HTTP", name, "transient error (retried)", observed)
+
+
+def http_fault(name: str, server_behaviour, limits) -> None:
+    record("faults: HTTP", name, "transient error (retried)", fetch_from(server_behaviour, limits))
 
 
 def _accept(listener: socket.socket) -> socket.socket:
@@ -90,16 +98,46 @@ def reset(listener: socket.socket) -> None:
     connection.close()
 
 
-def drip(listener: socket.socket) -> None:
+def malformed_content_length(listener: socket.socket) -> None:
     connection = _accept(listener)
-    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\n\r\n")
-    try:
-        for byte in NYT_2021.read_bytes()[:40]:
-            connection.sendall(bytes([byte]))
-            time.sleep(0.1)
-    except OSError:
-        pass  # the client gave up, as it should
+    connection.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 12O\r\n\r\n" + NYT_2021.read_bytes()[:120]
+    )
     connection.close()
+
+
+DRIP_BYTES = (
+    600  # one every 0.1 s: a minute, far past the 1 s total deadline and the 5 s read timeout
+)
+DRIP_FRAMING = {
+    # framing: (headers, one byte of the body as sent)
+    "Content-Length": (f"Content-Length: {DRIP_BYTES}\r\n".encode(), lambda byte: byte),
+    "chunked": (b"Transfer-Encoding: chunked\r\n", lambda byte: b"1\r\n" + byte + b"\r\n"),
+    "read until close": (b"Connection: close\r\n", lambda byte: byte),
+}
+
+
+class Drip:
+    """A server sending a whole response one byte every 0.1 s; it knows whether the client hung
+    up before the end."""
+
+    def __init__(self, framing: str) -> None:
+        self.headers, self.frame = DRIP_FRAMING[framing]
+        self.client_left = False
+
+    def __call__(self, listener: socket.socket) -> None:
+        connection = _accept(listener)
+        body = (NYT_2021.read_bytes() * 2)[:DRIP_BYTES]
+        try:
+            connection.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\n" + self.headers + b"\r\n"
+            )
+            for byte in body:
+                connection.sendall(self.frame(bytes([byte])))
+                time.sleep(0.1)
+        except OSError:
+            self.client_left = True  # the client gave up, as it should
+        connection.close()
 
 
 def test_read_timeout():
@@ -114,10 +152,30 @@ def test_connection_reset():
     http_fault("connection reset", reset, Limits(max_bytes=1 << 20))
 
 
-def test_slow_drip_body():
+def test_malformed_content_length_names_the_source():
     from include.covid19_etl.extract import Limits
 
-    http_fault("slow-drip body", drip, Limits(max_bytes=1 << 20, read_timeout=5, total_timeout=1))
+    http_fault("malformed Content-Length", malformed_content_length, Limits(max_bytes=1 << 20))
+
+
+@pytest.mark.parametrize("framing", DRIP_FRAMING)
+def test_slow_drip_body_stops_at_the_total_deadline(framing):
+    """A byte every 0.1 s never trips the 5 s read timeout; the 1 s total deadline must end the
+    download while the server is still sending (a minute's worth), whatever the framing."""
+    from include.covid19_etl.extract import Limits
+
+    drip = Drip(framing)
+    started = time.monotonic()
+    outcome = fetch_from(drip, Limits(max_bytes=1 << 20, read_timeout=5, total_timeout=1))
+    took = time.monotonic() - started
+    record(
+        "faults: HTTP",
+        f"slow-drip body, {framing}",
+        "transient error (retried) while the server still sends",
+        outcome
+        + (" while the server still sends" if drip.client_left else " after the server finished"),
+        f"given up after {took:.1f} s (total deadline 1 s)",
+    )
 
 
 SLOW_TRIGGER = """
@@ -339,4 +397,117 @@ def test_sns_unavailable_at_notify(warehouse, sns_topic, monkeypatch):
         f"{first}; retry publishes "
         f"{message['Subject'].split(': ')[1]}; "
         + ("warehouse untouched" if warehouse.dump() == before else "warehouse CHANGED"),
+    )
+
+
+def test_a_dead_connection_is_closed_even_when_its_rollback_fails(warehouse, monkeypatch):
+    """The dashboard's reads: the server drops the connection mid-read; psycopg2 (which the
+    Postgres provider hands out on SQLAlchemy 1.x installs) then fails the rollback too."""
+    from covid19_common import warehouse as read_side
+
+    opened: list[psycopg2.extensions.connection] = []
+
+    def psycopg2_connection() -> psycopg2.extensions.connection:
+        opened.append(psycopg2.connect(warehouse.url))
+        return opened[-1]
+
+    monkeypatch.setattr(read_side, "connection", psycopg2_connection)
+    try:
+        with read_side.read_only_cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            with psycopg.connect(warehouse.url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", cursor.fetchone())
+            with pytest.raises(psycopg2.OperationalError):
+                cursor.execute("SELECT 1")
+        observed = "no error"
+    except psycopg2.InterfaceError:
+        observed = "rollback fails"
+    # psycopg2: 1 once close() ran, 2 for a connection that broke and was left open.
+    observed += "; connection closed" if opened[0].closed == 1 else "; connection LEFT OPEN"
+    record(
+        "faults: database",
+        "connection lost while the dashboard reads",
+        "rollback fails; connection closed",
+        observed,
+    )
+
+
+@pytest.fixture
+def report_on_its_last_try(covid19_dag):
+    """The DAG's report task with no retries left to take (its first try is its last) and, for
+    the hanging case, a 2 s execution_timeout instead of 30 minutes."""
+    report = covid19_dag.get_task("report")
+    saved = report.retries, report.execution_timeout
+    report.retries, report.execution_timeout = 0, timedelta(seconds=2)
+    yield report
+    report.retries, report.execution_timeout = saved
+
+
+def reports_folder_is_a_file(raw_root, monkeypatch) -> None:
+    raw_root.parent.mkdir(parents=True, exist_ok=True)
+    (raw_root.parent / "reports").write_text("not a folder")
+
+
+def report_file_never_opens(raw_root, monkeypatch) -> None:
+    """A named pipe where the page goes: opening it for writing waits for a reader for ever."""
+    dated = raw_root.parent / "reports" / "2021-03-11"
+    dated.mkdir(parents=True)
+    os.mkfifo(dated / "us_daily.html")
+
+
+REPORT_FAULTS = {
+    "the reports folder is a file (an error)": reports_folder_is_a_file,
+    "writing hangs past execution_timeout (AirflowTaskTimeout)": report_file_never_opens,
+}
+
+
+@pytest.mark.parametrize("fault", REPORT_FAULTS)
+def test_a_report_failing_on_its_last_try_ends_skipped(
+    fault, loaded, raw_root, sns_topic, run_day, report_on_its_last_try, monkeypatch
+):
+    REPORT_FAULTS[fault](raw_root, monkeypatch)
+
+    dag_run = run_day("2021-03-11")
+
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    alerts = [m["Subject"] for m in sns_topic.messages() if "REPORT NOT WRITTEN" in m["Subject"]]
+    record(
+        "faults: report",
+        f"{fault}, on the last try",
+        "report skipped with an alert; run success; day loaded",
+        f"report {states['report']}"
+        + (" with an alert" if alerts else " WITHOUT an alert")
+        + f"; run {dag_run.state}; "
+        + ("day loaded" if loaded.etl_runs()[-1][0] == date(2021, 3, 11) else "day NOT loaded"),
+    )
+
+
+def test_a_report_whose_settings_cannot_be_read_ends_skipped(loaded, sns_topic, monkeypatch):
+    """The report task's whole body is report.run: its Variable read fails like the rest.
+    (Through report.run: every other task reads the same settings, so the DAG could not get
+    that far.)"""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from include.covid19_etl import report
+
+    def unreachable_secrets_backend():
+        raise ConnectionError("could not reach the secrets backend")
+
+    monkeypatch.setattr("include.covid19_etl.settings.load_settings", unreachable_secrets_backend)
+    try:
+        report.run(date(2021, 3, 10), run_id="scheduled__2021-03-11", final_try=True)
+        observed = "report written"
+    except AirflowSkipException:
+        observed = "report skipped"
+    alerts = [m for m in sns_topic.messages() if "REPORT NOT WRITTEN" in m["Subject"]]
+    record(
+        "faults: report",
+        "the settings cannot be read, on the last try",
+        "report skipped with an alert naming the error",
+        observed
+        + (
+            " with an alert naming the error"
+            if alerts and "ConnectionError: could not reach" in alerts[0]["Message"]
+            else " WITHOUT an alert naming the error"
+        ),
     )

@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 import psycopg2
 import pytest
+from local_stack import wait_for
 
 from covid19_common.warehouse import SourceFreshness, source_freshness
 from include.covid19_etl import load
@@ -109,27 +110,41 @@ def test_psycopg2_connections_work_too(warehouse):
     assert len(warehouse.us_daily()) == 3
 
 
+# The backends waiting for the load's advisory lock (a bigint key: classid holds its high half,
+# objid its low half, objsubid is 1).
+WAITING_FOR_THE_LOAD_LOCK = """
+SELECT pid FROM pg_locks
+WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND (classid::bigint << 32 | objid::bigint) = %s
+"""
+
+
 def test_concurrent_loads_wait_for_each_other(warehouse):
-    """A second load blocks on the advisory lock until the first transaction ends."""
+    """A second load waits on the advisory lock (PostgreSQL lists it as not granted) until the
+    first transaction ends, then finds the rows loaded."""
     upsert(warehouse.url, THREE_DAYS)
     holder = psycopg.connect(warehouse.url)
     holder.execute("SELECT pg_advisory_xact_lock(%s)", (load.ADVISORY_LOCK_KEY,))
-    finished = threading.Event()
+    holder_pid = holder.info.backend_pid
     results = []
-
-    def second_load() -> None:
-        results.append(upsert(warehouse.url, THREE_DAYS, run_id="run-2"))
-        finished.set()
-
-    worker = threading.Thread(target=second_load)
+    worker = threading.Thread(
+        target=lambda: results.append(upsert(warehouse.url, THREE_DAYS, run_id="run-2"))
+    )
     worker.start()
     try:
-        assert not finished.wait(timeout=1.0), "the load did not wait for the lock"
+        waiting = wait_for(
+            "the second load to wait on the lock",
+            lambda: warehouse.query(WAITING_FOR_THE_LOAD_LOCK, load.ADVISORY_LOCK_KEY),
+            timeout_s=30,
+            every_s=0.05,
+        )
+        assert results == []
     finally:
         holder.rollback()
         holder.close()
     worker.join(timeout=30)
-    assert finished.is_set()
+    assert len(waiting) == 1 and waiting[0][0] != holder_pid
     assert results[0].unchanged == 3
 
 

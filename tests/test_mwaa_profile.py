@@ -212,6 +212,17 @@ def test_the_dashboard_answers_each_user_as_fab_decides(stack: MwaaStack) -> Non
     assert code == 200 and "/auth/login/" in url
 
 
+def test_the_data_docs_in_s3_are_read_through_the_page_by_admin_only(stack: MwaaStack) -> None:
+    assert stack.s3_keys(f"quality/{stack.day.isoformat()}/")
+    assert "reports/data_docs/index.html" in stack.s3_keys("reports/data_docs/")
+    code, _, page = status(stack, "/covid19/", stack.token("admin"))
+    assert code == 200 and 'href="data-docs/index.html"' in page
+    code, _, body = status(stack, "/covid19/data-docs/index.html", stack.token("admin"))
+    assert code == 200 and "Data Docs" in body
+    code, _, body = status(stack, "/covid19/data-docs/index.html", stack.token("public"))
+    assert code == 403 and FORBIDDEN in body
+
+
 def sign_in(page: Any, stack: MwaaStack, user: str) -> None:
     """FAB's login form, as a person fills it."""
     page.set_default_timeout(90_000)  # a loaded 2-core CI machine renders slowly

@@ -53,6 +53,27 @@ def test_success_message_has_the_counts_range_and_day():
     assert "Stale" not in body  # 2 days unchanged is below the threshold
 
 
+def margin(text: str, used: float) -> dict:
+    return {"check": "expect_column_values_to_be_between(...)", "text": text, "used": used}
+
+
+def test_the_success_message_says_how_many_checks_passed_and_the_closest_margin():
+    validated = {
+        "nyt": {"quality": {"passed": 13, "total": 13, "closest": margin("nyt's", 0.242)}},
+        "jhu": {"quality": {"passed": 22, "total": 22, "closest": margin("jump 2.49 of 3", 0.743)}},
+    }
+
+    _, body = messages.success_message(LOADED, "2021-03-16", "r", 3, validated)
+
+    [line] = [line for line in body.splitlines() if line.startswith("Data quality")]
+    assert line == (
+        "Data quality: 35 of 35 checks passed; closest margin: JHU jump 2.49 of 3, "
+        "74% of the way to the bound."
+    )
+    _, without = messages.success_message(LOADED, "2021-03-16", "r", 3, {"nyt": {}, "jhu": {}})
+    assert "Data quality: no validation record for this run." in without
+
+
 def test_a_source_unchanged_for_the_threshold_is_named_plainly():
     subject, body = messages.success_message(FROZEN_NYT, "2026-11-04", "scheduled__2026-11-04", 3)
 

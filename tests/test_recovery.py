@@ -7,10 +7,11 @@ allows exactly one good download (the failed day's new one) before the next day'
 malformed again. So each day fails at ``validate`` in turn, and each is recovered a different way,
 driven through the REST API with the bodies the UI sends:
 
-1. clear the failed task with the dialog's defaults, then unpause;
-2. unpause, then clear the failed task;
-3. Clear Run, then unpause;
-4. unpause, then Clear Run;
+1. clear the failed task with the dialog's defaults;
+2. Clear Run;
+3. pause the DAG while fixing, clear the failed task, unpause (the DAG never pauses itself, so
+   unpausing matters only to an operator who paused it);
+4. pause the DAG, Clear Run, unpause;
 5. a backfill that reprocesses failed runs;
 6. no human at all: the source is down (HTTP 503) for most of the retry window and comes back.
 
@@ -39,18 +40,19 @@ import pytest
 from local_stack import LocalAirflow, local_airflow, wait_for
 from werkzeug import Request, Response
 
-from covid19_common.names import TASKS
+from covid19_common.names import DAG_ID, TASKS
 from tests.browser import record_errors, sign_in
 from tests.conftest import (
     FAILED_AT_VALIDATE,
-    JHU_2021,
     NYT_2021,
     REPO_ROOT,
+    UI_CLEAR_TASK,
     Topic,
     Warehouse,
     aws_environment,
     clean_us_daily,
     create_topic,
+    served_sources,
 )
 from tests.reliability_report import record
 
@@ -69,16 +71,6 @@ LATE_AFTER_START = timedelta(seconds=20)
 WATCHDOG = "/api/v2/dags/covid19_etl_watchdog"
 # How long a recovered day may take, from the fix to success: its six tasks, a few seconds each.
 RECOVERY_LIMIT_S = 240.0
-UI_CLEAR_TASK = {  # the Clear dialog's defaults (only "Downstream" selected)
-    "dry_run": False,
-    "include_downstream": True,
-    "include_future": False,
-    "include_past": False,
-    "include_upstream": False,
-    "only_failed": False,
-    "run_on_latest_version": False,
-    "prevent_running_task": True,
-}
 UI_CLEAR_RUN = {"dry_run": False, "only_failed": False, "run_on_latest_version": False}
 RECOVERED = "day succeeds; warehouse equals a clean run"
 
@@ -122,6 +114,7 @@ class Timeline:
     started: datetime
     deadline: datetime  # the last day's
     cases_passed: int = 0
+    watchdog_run: dict = field(default_factory=dict)  # the one that alerted
     published: list[dict[str, str]] = field(default_factory=list)
 
     def alerts(self, kind: str) -> list[dict[str, str]]:
@@ -132,19 +125,13 @@ class Timeline:
         return [m for m in self.published if f"] {kind} " in m["Subject"]]
 
     def runs(self) -> dict[date, dict]:
-        found = self.airflow.get(f"{DAG}/dagRuns?order_by=logical_date&limit=100")["dag_runs"]
-        return {datetime.fromisoformat(r["data_interval_start"]).date(): r for r in found}
+        return self.airflow.day_runs(DAG_ID)
 
     def tasks(self, run: dict) -> dict[str, dict]:
-        found = self.airflow.get(f"{DAG}/dagRuns/{run['dag_run_id']}/taskInstances")
-        return {ti["task_id"]: ti for ti in found["task_instances"]}
+        return self.airflow.task_instances(DAG_ID, run)
 
     def wait_for_run(self, day: date, state: str, timeout_s: float = 300) -> dict:
-        def reached() -> dict | None:
-            run = self.runs().get(day)
-            return run if run and run["state"] == state else None
-
-        return wait_for(f"the run for {day} to be {state}", reached, timeout_s, every_s=1)
+        return self.airflow.wait_for_run(DAG_ID, day, state, timeout_s)
 
     def failed_day(self, day: date) -> dict:
         """Wait for ``day`` to fail at validate; check that it blocks and alerts."""
@@ -191,29 +178,50 @@ class Timeline:
 
     # The operator's actions, as the UI performs them.
 
-    def check_deadlines(self, start: datetime, end: datetime) -> list[str]:
-        """Run the watchdog for the window [start, end); return the late days it reported."""
+    def check_deadlines(self, start: datetime, end: datetime, logical_date: datetime) -> dict:
+        """Run the watchdog for the window [start, end); return the run.
+
+        A watchdog run starts where the last successful run before it (by logical date) ended,
+        and skips the days alerted by runs dated up to its own. The stack's scheduled watchdog
+        runs, every quarter of an hour, are dated from now on; a run dated days earlier (see
+        ``watchdog_date``) is checked against none of them, so it checks exactly [start, end).
+        """
         run = self.airflow.call(
             "POST",
             f"{WATCHDOG}/dagRuns",
             {
-                "logical_date": end.isoformat(),
+                "logical_date": logical_date.isoformat(),
                 "data_interval_start": start.isoformat(),
                 "data_interval_end": end.isoformat(),
             },
         )
+        return self.watchdog_finished(run)
 
+    def watchdog_date(self, minutes: int) -> datetime:
+        """A logical date ``minutes`` after the DAGs' start date (a run dated before it runs no
+        task), before every watchdog run the stack schedules (catchup=False: from now on)."""
+        return datetime.combine(self.days[0], datetime.min.time(), UTC) + timedelta(minutes=minutes)
+
+    def watchdog_finished(self, run: dict) -> dict:
         def finished() -> dict | None:
             found = self.airflow.get(f"{WATCHDOG}/dagRuns/{run['dag_run_id']}")
             return found if found["state"] in ("success", "failed") else None
 
-        assert (
-            wait_for("the watchdog run", finished, timeout_s=120, every_s=1)["state"] == "success"
-        )
-        return self.airflow.get(
-            f"{WATCHDOG}/dagRuns/{run['dag_run_id']}/taskInstances/check_deadlines/"
+        done = wait_for("the watchdog run", finished, timeout_s=120, every_s=1)
+        assert done["state"] == "success"
+        return done
+
+    def late_days(self, watchdog_run: dict) -> list[str]:
+        """The late days a watchdog run found (and alerted, one ``alert`` task each)."""
+        found = self.airflow.get(
+            f"{WATCHDOG}/dagRuns/{watchdog_run['dag_run_id']}/taskInstances/check_deadlines/"
             "xcomEntries/return_value"
         )["value"]
+        return [late["day"] for late in found]
+
+    def pause(self, run: dict) -> None:
+        self.airflow.call("PATCH", DAG, {"is_paused": True})
+        assert self.airflow.get(DAG)["is_paused"] is True
 
     def unpause(self, run: dict) -> None:
         self.airflow.call("PATCH", DAG, {"is_paused": False})
@@ -253,13 +261,7 @@ def landing_deadline_due_at(moment: datetime) -> str:
 
 @pytest.fixture(scope="module")
 def timeline(moto_endpoint: str) -> Iterator[Timeline]:
-    from pytest_httpserver import HTTPServer
-
-    http = HTTPServer(host="127.0.0.1", port=0)
-    http.start()
     source = ScriptedNyt()
-    http.expect_request("/nyt/us.csv").respond_with_handler(source)
-    http.expect_request("/jhu/combined.csv").respond_with_data(JHU_2021.read_bytes())
     started = datetime.now(UTC)
     today = started.date()
     topic = create_topic(moto_endpoint, "covid19-etl-recovery")
@@ -268,8 +270,6 @@ def timeline(moto_endpoint: str) -> Iterator[Timeline]:
         "COVID19_ETL_START_DATE": (today - timedelta(days=DAYS)).isoformat(),
         "COVID19_ETL_RETRY_WINDOW_MINUTES": str(RETRY_WINDOW_MINUTES),
         "COVID19_ETL_LANDING_DEADLINE_MINUTES": landing_deadline_due_at(started + LATE_AFTER_START),
-        "AIRFLOW_VAR_COVID19_NYT_URL": http.url_for("/nyt/us.csv"),
-        "AIRFLOW_VAR_COVID19_JHU_URL": http.url_for("/jhu/combined.csv"),
         "AIRFLOW_VAR_COVID19_SNS_TOPIC_ARN": topic.arn,
         # A downstream team's DAG, scheduled on the covid19.us_daily asset, in a bundle of its own.
         "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
@@ -279,12 +279,9 @@ def timeline(moto_endpoint: str) -> Iterator[Timeline]:
             ]
         ),
     }
-    try:
-        with local_airflow(env) as airflow:
-            days = [today - timedelta(days=n) for n in range(DAYS, 0, -1)]
-            yield Timeline(airflow, source, topic, days, started, started + LATE_AFTER_START)
-    finally:
-        http.stop()
+    with served_sources(source) as variables, local_airflow({**env, **variables}) as airflow:
+        days = [today - timedelta(days=n) for n in range(DAYS, 0, -1)]
+        yield Timeline(airflow, source, topic, days, started, started + LATE_AFTER_START)
 
 
 @pytest.fixture
@@ -322,7 +319,10 @@ def test_the_watchdog_reports_a_day_held_past_its_deadline(story):
     last = story.days[-1]
     wait_for("the last day's deadline", lambda: datetime.now(UTC) > story.deadline, every_s=1)
 
-    reported = story.check_deadlines(story.started, datetime.now(UTC))
+    story.watchdog_run = story.check_deadlines(
+        story.started, datetime.now(UTC), story.watchdog_date(minutes=1)
+    )
+    reported = story.late_days(story.watchdog_run)
     record(
         "recovery",
         "a day held past its landing deadline behind a failed day",
@@ -339,20 +339,53 @@ def test_the_watchdog_reports_a_day_held_past_its_deadline(story):
     assert "clear this task (Clear, with the dialog's defaults)" in late[0]["Message"]
 
 
-def test_clear_failed_task_then_unpause(story):
-    story.recover(story.days[0], [story.clear_failed_task, story.unpause], then="malformed")
+def test_a_cleared_watchdog_run_alerts_no_day_twice(story):
+    """Clear Run on the watchdog run that alerted: it checks again, and the day it alerted is
+    known (its alert task's XCom), so no second alert goes out."""
+    run, day = story.watchdog_run, story.days[-1].isoformat()
+    alerted_before = [m for m in story.alerts("LATE") if day in m["Subject"]]
+    story.airflow.call("POST", f"{WATCHDOG}/dagRuns/{run['dag_run_id']}/clear", UI_CLEAR_RUN)
+
+    def checked_again() -> dict | None:
+        ti = story.airflow.get(
+            f"{WATCHDOG}/dagRuns/{run['dag_run_id']}/taskInstances/check_deadlines"
+        )
+        return ti if ti["try_number"] > 1 and ti["state"] == "success" else None
+
+    wait_for("the cleared watchdog run to check again", checked_again, timeout_s=120, every_s=1)
+    story.watchdog_finished(run)
+    alerted_after = [m for m in story.alerts("LATE") if day in m["Subject"]]
+    record(
+        "watchdog",
+        "a watchdog run cleared after it alerted",
+        "checked again; no alert repeated",
+        "checked again"
+        + (f", found late again: {late}" if (late := story.late_days(run)) else "")
+        + "; "
+        + (
+            "no alert repeated"
+            if len(alerted_after) == len(alerted_before)
+            else f"{len(alerted_after) - len(alerted_before)} more alerts for {day}"
+        ),
+    )
 
 
-def test_unpause_then_clear_failed_task(story):
-    story.recover(story.days[1], [story.unpause, story.clear_failed_task], then="malformed")
+def test_clear_failed_task(story):
+    story.recover(story.days[0], [story.clear_failed_task], then="malformed")
 
 
-def test_clear_run_then_unpause(story):
-    story.recover(story.days[2], [story.clear_run, story.unpause], then="malformed")
+def test_clear_run(story):
+    story.recover(story.days[1], [story.clear_run], then="malformed")
 
 
-def test_unpause_then_clear_run(story):
-    story.recover(story.days[3], [story.unpause, story.clear_run], then="malformed")
+def test_pause_clear_failed_task_then_unpause(story):
+    story.recover(
+        story.days[2], [story.pause, story.clear_failed_task, story.unpause], then="malformed"
+    )
+
+
+def test_pause_clear_run_then_unpause(story):
+    story.recover(story.days[3], [story.pause, story.clear_run, story.unpause], then="malformed")
 
 
 def test_backfill_reprocessing_failed_runs(story):
@@ -394,7 +427,11 @@ def test_every_day_succeeds_in_date_order(story):
 
 
 def test_the_watchdog_is_silent_for_a_day_that_has_landed(story):
-    assert story.check_deadlines(story.started, datetime.now(UTC)) == []
+    """The same window again, dated before the run that alerted (so its alert does not count):
+    the day has landed now, and nothing is late."""
+    earlier = story.watchdog_date(minutes=0)
+    run = story.check_deadlines(story.started, datetime.now(UTC), earlier)
+    assert story.late_days(run) == []
 
 
 def test_a_consumer_dag_runs_on_every_load_and_reads_its_counts(story):
@@ -493,10 +530,11 @@ def test_browser_dashboard_names_the_sources_that_stopped_changing(story, tab, s
 CASE_ORDER = [
     "test_manual_runs_are_refused_while_a_day_is_failed",
     "test_the_watchdog_reports_a_day_held_past_its_deadline",
-    "test_clear_failed_task_then_unpause",
-    "test_unpause_then_clear_failed_task",
-    "test_clear_run_then_unpause",
-    "test_unpause_then_clear_run",
+    "test_a_cleared_watchdog_run_alerts_no_day_twice",
+    "test_clear_failed_task",
+    "test_clear_run",
+    "test_pause_clear_failed_task_then_unpause",
+    "test_pause_clear_run_then_unpause",
     "test_backfill_reprocessing_failed_runs",
     "test_an_outage_within_the_retry_window_heals_without_a_human",
     "test_every_day_succeeds_in_date_order",

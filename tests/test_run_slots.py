@@ -11,62 +11,13 @@ on the metadata database, in process.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
-from tests.conftest import DAG_FOLDER, FAILED_AT_VALIDATE
+from tests.conftest import FAILED_AT_VALIDATE, scheduled_run
 
 FAILED_DAY = datetime(2021, 3, 10, tzinfo=UTC)
 NEXT_DAY = FAILED_DAY + timedelta(days=1)
-
-
-@pytest.fixture
-def scheduler_dag(airflow_db: None) -> Iterator[Any]:
-    """The DAG as the dag-processor stores it, unpaused, with no runs."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-    from airflow.models.dag import DagModel
-    from airflow.models.dagrun import DagRun
-    from airflow.models.serialized_dag import SerializedDagModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import delete, update
-
-    def no_runs() -> None:  # other suites' dag.test() runs share this database
-        with create_session() as session:
-            session.execute(delete(DagRun).where(DagRun.dag_id == "covid19_etl"))
-
-    DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(dag_folder=str(DAG_FOLDER))
-    sync_bag_to_db(bag, "dags-folder", None)
-    no_runs()
-    with create_session() as session:
-        session.execute(update(DagModel).values(is_paused=False))
-        dag = SerializedDagModel.get_dag("covid19_etl", session=session)
-    yield dag
-    no_runs()
-    with create_session() as session:
-        session.execute(update(DagModel).values(max_active_runs=dag.max_active_runs))
-
-
-def scheduled_run(dag: Any, logical_date: datetime, state: str, session: Any) -> Any:
-    from airflow.utils.types import DagRunTriggeredByType, DagRunType
-
-    return dag.create_dagrun(
-        run_id=f"scheduled__{logical_date.isoformat()}",
-        logical_date=logical_date,
-        data_interval=(logical_date, logical_date + timedelta(days=1)),
-        run_after=logical_date + timedelta(days=1),
-        conf=None,
-        run_type=DagRunType.SCHEDULED,
-        state=state,
-        triggered_by=DagRunTriggeredByType.TIMETABLE,
-        triggering_user_name=None,
-        start_date=logical_date + timedelta(days=1),
-        session=session,
-    )
 
 
 def day_failed_and_next_waiting(dag: Any, max_active_runs: int) -> str:

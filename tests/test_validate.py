@@ -11,6 +11,7 @@ from pandas.testing import assert_frame_equal
 
 from covid19_common import warehouse
 from include.covid19_etl import transform, validate
+from include.covid19_etl.run_facts import RunFacts
 from include.covid19_etl.sources import (
     EXTRAS_SHARE_SUFFIX,
     JHU,
@@ -18,19 +19,21 @@ from include.covid19_etl.sources import (
     jhu_rows_by_date,
     read_text_table,
 )
-from include.covid19_etl.validate import (
+from include.covid19_etl.suites import (
     MAX_EXTRAS_SHARE_OF_NATIONAL,
     MAX_MULTIPLE_OF_PREVIOUS_MAX,
     MIN_SHARE_OF_RUNNING_MAX,
     MULTIPLE_SUFFIX,
     RUNNING_MAX_FLOOR,
     SHARE_SUFFIX,
+    totals_per_date,
+)
+from include.covid19_etl.validate import (
     VALIDATORS,
     CheckFailure,
     SourceProfile,
     ValidationFailed,
     latest_plausible_date,
-    totals_per_date,
     validate_jhu,
     validate_nyt,
     validate_overlap,
@@ -473,7 +476,7 @@ def test_the_failed_task_log_opens_on_the_summary_without_gx_chatter(
     caplog.set_level(logging.INFO)
 
     with pytest.raises(AirflowFailException):
-        validate.run(raw)
+        validate.run(raw, RunFacts.for_day(date(2021, 3, 16)), f"file://{tmp_path}/lake/raw")
 
     assert [r.getMessage() for r in caplog.records if r.name.startswith("great_exp")] == []
     first = next(record for record in caplog.records if record.levelno >= logging.WARNING)

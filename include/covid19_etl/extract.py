@@ -1,8 +1,8 @@
 """Extract step: download each source over HTTP(S) (or ``file://``) and archive the raw bytes.
 
 Transport rules: connect, read and total timeouts, a size cap per source, retries with
-exponential backoff for transient failures (5xx, 429, timeouts, resets), and no retry for a 4xx
-or an oversized response.
+exponential backoff for transient failures (5xx, 408, 429, timeouts, resets, broken framing), and
+no retry for another 4xx or an oversized response. Every failure names the source.
 The bytes are archived, content-addressed, at ``<raw_root>/<source>/<day>/<sha256>.csv``; the
 task returns only that URL and a few facts (XCom stays small).
 """
@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from include.covid19_etl import settings as cfg
@@ -24,7 +25,7 @@ from include.covid19_etl.storage import write_bytes
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 CHUNK_BYTES = 1 << 16
 
 
@@ -103,6 +104,7 @@ def fetch(
 
 def _get(source: str, url: str, limits: Limits) -> bytes:
     import requests
+    import urllib3
 
     shown = redact_url(url)
     deadline = time.monotonic() + limits.total_timeout
@@ -115,27 +117,59 @@ def _get(source: str, url: str, limits: Limits) -> bytes:
                 raise FetchError(source, f"HTTP {status} from {shown}", permanent=False)
             if status >= 400:
                 raise FetchError(source, f"HTTP {status} from {shown}", permanent=True)
-            declared = int(response.headers.get("Content-Length") or 0)
+            declared = _declared_length(source, shown, response.headers.get("Content-Length"))
             if declared > limits.max_bytes:
                 raise _too_large(source, shown, declared, limits.max_bytes)
-            body = bytearray()
-            for chunk in response.iter_content(CHUNK_BYTES):
-                body += chunk
-                if len(body) > limits.max_bytes:
-                    raise _too_large(source, shown, len(body), limits.max_bytes)
-                if time.monotonic() > deadline:  # a body dripping in never trips read_timeout
-                    raise FetchError(
-                        source,
-                        f"download from {shown} took over {limits.total_timeout:.0f} s "
-                        f"({len(body)} bytes so far)",
-                        permanent=False,
-                    )
-            return bytes(body)
-    except requests.RequestException as err:
-        # Timeouts, resets, refused connections, truncated chunked bodies: all transient.
+            return _read_body(source, shown, response.raw, limits, deadline)
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as err:
+        # Timeouts, resets, refused connections, bodies cut short: all transient.
         raise FetchError(
             source, f"{type(err).__name__} while fetching {shown}", permanent=False
         ) from err
+
+
+def _declared_length(source: str, shown: str, header: str | None) -> int:
+    """The Content-Length, 0 when absent. A malformed one is refused: a body cut short could
+    not be told from a whole one."""
+    if header is None:
+        return 0
+    if not header.strip().isdecimal():
+        raise FetchError(
+            source, f"malformed Content-Length {header[:40]!r} from {shown}", permanent=False
+        )
+    return int(header)
+
+
+def _read_body(source: str, shown: str, raw: Any, limits: Limits, deadline: float) -> bytes:
+    """Read the body as it arrives, whatever its framing (Content-Length, chunked or until the
+    connection closes), within the size cap and the total deadline.
+
+    Each wait for bytes is cut to the time left before the deadline, so a body that drips in
+    (which never trips the read timeout) fails at the deadline, not when the server stops.
+    """
+    from urllib3.exceptions import ReadTimeoutError
+
+    sock = getattr(raw.connection, "sock", None)
+    body = bytearray()
+    while (left := deadline - time.monotonic()) > 0:
+        if sock is not None:
+            sock.settimeout(min(limits.read_timeout, left))
+        try:
+            chunk = raw.read1(CHUNK_BYTES, decode_content=True)
+        except ReadTimeoutError:
+            if time.monotonic() < deadline:
+                raise
+            break
+        if not chunk:
+            return bytes(body)
+        body += chunk
+        if len(body) > limits.max_bytes:
+            raise _too_large(source, shown, len(body), limits.max_bytes)
+    raise FetchError(
+        source,
+        f"download from {shown} took over {limits.total_timeout:g} s ({len(body)} bytes so far)",
+        permanent=False,
+    )
 
 
 def _too_large(source: str, shown: str, size: int, max_bytes: int) -> FetchError:

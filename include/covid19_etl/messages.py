@@ -1,9 +1,10 @@
 """Every message the pipeline sends, and how: SNS through the Amazon provider, or the task log.
 
 * success (the ``notify`` task): the inserted / updated / unchanged counts, the date range the
-  table now covers, and the sources that stopped moving;
+  table now covers, the sources that stopped moving, and one line on the day's data quality;
 * failure (any task, through :class:`FailureNotifier`): the task, the day, the error (for
-  malformed input, the validation summary naming source, check and rows) and the next step;
+  malformed input, the validation summary naming source, check and rows, and where every
+  check of the day can be read: the dashboard and GX's Data Docs) and the next step;
 * late (the watchdog): a day not loaded by its deadline, and the task it is stuck in;
 * report not written (the ``report`` task's last try).
 
@@ -17,7 +18,7 @@ imported when a message is really published.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -31,8 +32,9 @@ log = logging.getLogger(__name__)
 SUBJECT_LIMIT = 100  # SNS: at most 100 printable ASCII characters, no line breaks
 MESSAGE_ERROR_LIMIT = 8000  # plenty for a validation summary; far below SNS's 256 KB
 WATCHDOG_NEXT_STEP = (
-    "The watchdog only reads; its next run checks the deadlines of its own interval. Clear this",
-    "task to check this interval's deadlines again once the cause is fixed.",
+    "The watchdog only reads and alerts. Its next successful run checks every deadline since",
+    "the last successful one, without repeating an alert that went out; clear this task to",
+    "check again now, once the cause is fixed.",
 )
 NEXT_STEP = (
     "Later days wait for this one. Next step: fix the cause or wait for the upstream, then in",
@@ -74,10 +76,39 @@ def _sns_subject(subject: str) -> str:
     return printable[:SUBJECT_LIMIT]
 
 
+def quality_line(validated: Mapping[str, Mapping[str, Any]]) -> str:
+    """How many checks passed, and the margin that came nearest its bound, of both sources
+    (``validated``: the validate task's output, each source with its ``quality`` summary)."""
+    found = {source: meta["quality"] for source, meta in validated.items() if "quality" in meta}
+    if not found:
+        return "Data quality: no validation record for this run."
+    passed = sum(summary["passed"] for summary in found.values())
+    total = sum(summary["total"] for summary in found.values())
+    line = f"Data quality: {passed} of {total} checks passed"
+    margins = [(s, q["closest"]) for s, q in found.items() if q.get("closest")]
+    if margins:
+        source, closest = max(margins, key=lambda margin: margin[1]["used"])
+        line += (
+            f"; closest margin: {source.upper()} {closest['text']}, "
+            f"{closest['used']:.0%} of the way to the bound."
+        )
+    return line
+
+
+def quality_links(found: Mapping[str, str]) -> list[str]:
+    """Where an operator reads every check of the day, passed or failed, without the task log."""
+    return ["What the checks found:", *(f"  {name}: {url}" for name, url in found.items())]
+
+
 def success_message(
-    loaded: dict[str, Any], logical_date: str, run_id: str, stale_after_days: int
+    loaded: dict[str, Any],
+    logical_date: str,
+    run_id: str,
+    stale_after_days: int,
+    validated: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[str, str]:
-    """Subject and body for a completed run, with a note on sources that stopped moving."""
+    """Subject and body for a completed run, with a note on sources that stopped moving and,
+    given the validate task's output, a line on the day's data quality."""
     changed = loaded["inserted"] + loaded["updated"]
     subject = f"[{DAG_ID}] {logical_date}: {changed} rows updated"
     lines = [
@@ -90,6 +121,7 @@ def success_message(
         f"Rows in this run's source data: {loaded['source_rows']}",
         f"The table now covers {loaded['min_date']} to {loaded['max_date']} "
         f"({loaded['table_rows']} days).",
+        *([quality_line(validated)] if validated is not None else []),
         "",
     ]
     if stale := stale_lines(loaded.get("sources", {}), stale_after_days):
@@ -171,22 +203,19 @@ def late_message(
     return subject, "\n".join([*lines, "", *NEXT_STEP])
 
 
-def report_not_written_message(
-    loaded: dict[str, Any], as_of: date, run_id: str, error: BaseException
-) -> tuple[str, str]:
+def report_not_written_message(as_of: date, run_id: str, error: BaseException) -> tuple[str, str]:
     """Subject and body when the report's last try failed: the data is loaded, the page is not."""
     subject = f"[{DAG_ID}] REPORT NOT WRITTEN for {as_of.isoformat()}"
     body = "\n".join(
         [
-            f"The {DAG_ID} run for {as_of.isoformat()} loaded the warehouse "
-            f"({loaded.get('inserted', '?')} inserted, {loaded.get('updated', '?')} updated),",
+            f"The {DAG_ID} run for {as_of.isoformat()} loaded the warehouse and sent its counts,",
             "but the static HTML report could not be written, on the last try:",
             "",
             f"{type(error).__name__}: {error}",
             "",
             f"Run: {run_id}",
-            "The pipeline goes on (the report task is marked skipped); the next run writes",
-            "a fresh report. Clear this task in the Airflow UI to write this one again.",
+            "Loading goes on (the report task is marked skipped); the next run writes a fresh",
+            "report. Clear this task in the Airflow UI to write this one again.",
         ]
     )
     return subject, body

@@ -49,7 +49,7 @@ def write_report(as_of: date, raw_root: str) -> dict[str, Any]:
 
     with read_only_cursor() as cursor:
         snapshot = read_snapshot(cursor, as_of, stale_after_days=stale_after_days())
-    data = static_page(snapshot).encode("utf-8")
+    data = static_page(snapshot, _quality_section(raw_root, as_of)).encode("utf-8")
     dated_url, latest_url = report_urls(raw_root, as_of)
     write_html(dated_url, data, "max-age=3600")
     newest = snapshot.newest_run_as_of
@@ -72,20 +72,31 @@ def write_report(as_of: date, raw_root: str) -> dict[str, Any]:
     }
 
 
-def run(
-    loaded: dict[str, Any], as_of: date, raw_root: str, *, run_id: str, final_try: bool
-) -> dict[str, Any]:
+def _quality_section(raw_root: str, as_of: date) -> str:
+    """The validations of the days up to ``as_of``, linking the Data Docs where they are kept."""
+    from covid19_common.storage import data_docs_url
+    from covid19_dashboard.quality import section
+
+    return section(raw_root, f"{data_docs_url(raw_root)}/index.html", until=as_of)
+
+
+def run(as_of: date, *, run_id: str, final_try: bool) -> dict[str, Any]:
     """The ``report`` task.
 
     A report is derived data, rebuilt in full by every run, so a broken report must not stop
-    the pipeline: the task retries like any other, and if its last try fails too it sends an
-    alert and ends *skipped*. A skipped task counts as done for the next day's
-    ``depends_on_past``/``wait_for_downstream``, so loading goes on and the next run's report
-    replaces this one.
+    the pipeline. Nothing waits for it but the next day's report (the DAG runs it after
+    ``notify``, which the next day's ``load`` waits for, not the report), and it retries like
+    any other task; if its last try fails too, whatever the cause (an error, the settings
+    unreadable, ``execution_timeout``, whose ``AirflowTaskTimeout`` is no ``Exception``), it
+    sends an alert and ends *skipped*, so the next day's report runs and replaces it.
     """
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+
     try:
-        return write_report(as_of, raw_root)
-    except Exception as err:
+        from include.covid19_etl.settings import load_settings
+
+        return write_report(as_of, load_settings().raw_root)
+    except (Exception, AirflowTaskTimeout) as err:
         if not final_try:
             raise
         from airflow.sdk.exceptions import AirflowSkipException
@@ -93,7 +104,7 @@ def run(
         from include.covid19_etl.messages import publish, report_not_written_message
 
         try:
-            publish(*report_not_written_message(loaded, as_of, run_id, err))
+            publish(*report_not_written_message(as_of, run_id, err))
         except Exception:
             log.exception("Could not publish the report alert")
         log.exception("Report for %s not written; skipping", as_of)

@@ -8,15 +8,19 @@ Parse-time code (the DAG files) uses the ``*_from_env`` functions; the Variables
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from covid19_common.names import VAR_JHU_URL, VAR_NYT_URL, VAR_RAW_ROOT
+from airflow.sdk import RetryDecision, RetryPolicy
 
-log = logging.getLogger(__name__)
+from covid19_common.names import VAR_JHU_URL, VAR_NYT_URL
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
 
 DEFAULT_NYT_URL = "https://raw.githubusercontent.com/nytimes/covid-19-data/master/us.csv"
 DEFAULT_JHU_URL = (
@@ -34,8 +38,7 @@ RETRY_WINDOW_ENV = "COVID19_ETL_RETRY_WINDOW_MINUTES"
 # A source, the warehouse or SNS may be down this long and the day still completes on its own.
 DEFAULT_RETRY_WINDOW_MINUTES = 180.0
 # Retry delays in units of window/180: 1, 2, 4, 8, 16, then 30 (window/6) until they add up to the
-# window (181 after ten retries). The scheduler adds up to 100 % jitter to each delay below the cap,
-# so the whole schedule lasts between 1.0 and 1.2 windows.
+# window (181 after ten retries), counted from the task's last Clear (RetrySinceClear).
 RETRY_FIRST_DELAY_SHARE = 1 / 180
 RETRY_MAX_DELAY_SHARE = 1 / 6
 
@@ -73,26 +76,61 @@ class RetrySchedule:
     retry_delay: timedelta
     max_retry_delay: timedelta
 
+    def delay(self, retry: int) -> timedelta:
+        """The wait before the ``retry``-th retry (1 for the first)."""
+        return min(self.retry_delay * 2 ** max(retry - 1, 0), self.max_retry_delay)
+
     def as_task_args(self) -> dict[str, object]:
-        """The ``default_args`` entries."""
+        """The ``default_args`` entries. Airflow's own backoff arguments stay as the fallback
+        (and what the UI shows); the retry policy decides each delay."""
         return {
             "retries": self.retries,
             "retry_delay": self.retry_delay,
             "retry_exponential_backoff": 2.0,
             "max_retry_delay": self.max_retry_delay,
+            "retry_policy": RetrySinceClear(self),
         }
 
 
+class RetrySinceClear(RetryPolicy):
+    """The schedule's delays, counted from the task's last Clear.
+
+    Airflow 3.3.1's own exponential backoff (``TaskInstance.next_retry_datetime``) grows with
+    ``try_number``, which counts every try the task instance ever had: a Clear does not reset
+    it, so a day cleared after its retries ran out would wait the longest delay (30 minutes by
+    default) before its first retry, with jitter. A Clear sets ``max_tries`` to the tries so far
+    plus the task's ``retries``, which gives the retries since it.
+    """
+
+    def __init__(self, schedule: RetrySchedule) -> None:
+        self.schedule = schedule
+
+    def evaluate(
+        self,
+        exception: BaseException,
+        try_number: int,
+        max_tries: int,
+        context: Context | None = None,
+    ) -> RetryDecision:
+        if context is None:
+            return RetryDecision.default()
+        retry = try_number - (max_tries - context["ti"].task.retries)
+        delay = self.schedule.delay(retry)
+        return RetryDecision.retry(delay, f"retry {retry} since the last Clear, in {delay}")
+
+
 def retry_schedule(window: timedelta) -> RetrySchedule:
-    """Enough retries that the shortest possible sum of delays covers ``window``."""
-    first = window * RETRY_FIRST_DELAY_SHARE
-    cap = window * RETRY_MAX_DELAY_SHARE
-    retries, waited, delay = 0, timedelta(0), first
+    """Enough retries that the sum of the delays covers ``window``."""
+    schedule = RetrySchedule(
+        retries=0,
+        retry_delay=window * RETRY_FIRST_DELAY_SHARE,
+        max_retry_delay=window * RETRY_MAX_DELAY_SHARE,
+    )
+    waited = timedelta(0)
     while waited < window:
-        retries += 1
-        waited += min(delay, cap)
-        delay *= 2
-    return RetrySchedule(retries=retries, retry_delay=first, max_retry_delay=cap)
+        schedule = replace(schedule, retries=schedule.retries + 1)
+        waited += schedule.delay(schedule.retries)
+    return schedule
 
 
 def minutes_from_env(
@@ -133,22 +171,14 @@ class Settings:
         return {"nyt": self.nyt_url, "jhu": self.jhu_url}[source]
 
 
-def default_raw_root(environ: Mapping[str, str] = os.environ) -> str:
-    """A local archive under ``$AIRFLOW_HOME`` for machines where no Variable is set."""
-    home = environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-    return f"file://{os.path.abspath(home)}/covid19/raw"
-
-
 def load_settings() -> Settings:
     """Read the Variables. Call only at run time, inside a task or a callback."""
     from airflow.sdk import Variable
 
-    raw_root = Variable.get(VAR_RAW_ROOT, default=None)
-    if not raw_root:
-        raw_root = default_raw_root()
-        log.warning("Variable %s is not set; archiving raw files under %s", VAR_RAW_ROOT, raw_root)
+    from covid19_common.storage import raw_root
+
     return Settings(
         nyt_url=Variable.get(VAR_NYT_URL, default=DEFAULT_NYT_URL),
         jhu_url=Variable.get(VAR_JHU_URL, default=DEFAULT_JHU_URL),
-        raw_root=raw_root.rstrip("/"),
+        raw_root=raw_root(),
     )

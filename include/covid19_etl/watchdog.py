@@ -1,11 +1,21 @@
 """The landing deadline: a day not loaded some hours after its data interval ends is reported.
 
-The ``covid19_etl_watchdog`` DAG runs :func:`run` every 15 minutes. Each of its runs checks the
-deadlines that fell inside its own data interval, so every day is checked once, by the run whose
-interval holds that day's deadline, with no state kept anywhere; a catch-up of old days (whose
-deadlines passed before the watchdog ran) raises nothing. A day has landed when its ``load`` task
-succeeded; otherwise the alert names the task it is stuck in, or says that no run exists at all
-(the DAG paused, the scheduler down), which nothing inside the day's own run could report.
+The ``covid19_etl_watchdog`` DAG runs every 15 minutes. Its ``check_deadlines`` task looks at
+every day whose deadline fell after the end of the watchdog's last successful run and before
+the end of its own interval: deadlines that fell while the scheduler was down, the DAG paused
+or an earlier watchdog run failed are checked by the next run that succeeds. Each late day is
+then alerted by its own ``alert`` task instance (dynamic task mapping), so one failed publish
+costs no other day its alert, and a retry publishes that day only. A day alerted by an earlier
+run (its ``alert`` returned it, an XCom) is never alerted again: a failed run's later checks,
+and a Clear, re-check without repeating. Everything is decided by the runs' data intervals and
+Airflow's records, never by the clock; a catch-up of old days (their deadlines passed before
+the watchdog first ran) raises nothing.
+
+A day has landed when its ``load`` task succeeded; otherwise the alert names the task it is
+stuck in, or says that no run exists at all (the DAG paused, the scheduler down), which
+nothing inside the day's own run could report. A scheduler that is down runs no watchdog
+either: that is reported from outside Airflow (on MWAA, the CloudWatch alarm on the
+environment's ``SchedulerHeartbeat`` in ``terraform/``).
 
 Airflow's Deadline Alerts would do this inside the DAG, but on 3.3.1 they are not safe to rely on:
 a deadline counted from ``queued_at`` makes Clear fail (apache/airflow#70368), ``airflow dags
@@ -17,7 +27,9 @@ version without linking them to the new one).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from covid19_common.names import DAG_ID
 from include.covid19_etl.run_facts import DAY, RunFacts
@@ -45,16 +57,22 @@ def days_due(
     return due
 
 
-def run(window_start: datetime, window_end: datetime) -> list[str]:
-    """The watchdog task: alert for each day due in the window that has not loaded."""
+def late_days(
+    since: datetime, until: datetime, alerted: Iterable[str | None]
+) -> list[dict[str, Any]]:
+    """The ``check_deadlines`` task: the days whose deadline fell in [since, until), not alerted
+    yet and not loaded, each with its run and task states as the ``alert`` task reports them."""
     from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
-    from include.covid19_etl.messages import late_message, publish
     from include.covid19_etl.settings import landing_deadline_from_env, start_date_from_env
 
     after = landing_deadline_from_env()
+    already = set(alerted) - {None}
     late = []
-    for day in days_due(window_start, window_end, after, start_date_from_env().date()):
+    for day in days_due(since, until, after, start_date_from_env().date()):
+        if day.isoformat() in already:
+            log.info("%s was alerted by an earlier run", day)
+            continue
         runs = RuntimeTaskInstance.get_task_states(
             dag_id=DAG_ID, logical_dates=[RunFacts.for_day(day).logical_date]
         )
@@ -62,6 +80,18 @@ def run(window_start: datetime, window_end: datetime) -> list[str]:
             log.info("%s landed before its deadline, %s", day, deadline_of(day, after))
             continue
         run_id, states = next(iter(runs.items()), (None, {}))
-        publish(*late_message(day, deadline_of(day, after), run_id, states))
-        late.append(day.isoformat())
+        late.append({"day": day.isoformat(), "run_id": run_id, "states": states})
+    log.info("Deadlines in [%s, %s): late %s", since, until, [d["day"] for d in late] or "none")
     return late
+
+
+def alert(late: dict[str, Any]) -> str:
+    """The ``alert`` task, one per late day: publish it, and return the day (the record that it
+    was alerted)."""
+    from include.covid19_etl.messages import late_message, publish
+    from include.covid19_etl.settings import landing_deadline_from_env
+
+    day = date.fromisoformat(late["day"])
+    deadline = deadline_of(day, landing_deadline_from_env())
+    publish(*late_message(day, deadline, late["run_id"], late["states"]))
+    return late["day"]

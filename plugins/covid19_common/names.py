@@ -10,6 +10,7 @@ WAREHOUSE_CONN_ID = "covid19_warehouse"
 AWS_CONN_ID = "aws_default"
 SCHEMA = "covid19"
 US_DAILY_ASSET = "covid19.us_daily"  # the asset other DAGs schedule on
+DASHBOARD_URL_PREFIX = "/covid19"  # where the api-server mounts the dashboard's app
 
 VAR_NYT_URL = "covid19_nyt_url"
 VAR_JHU_URL = "covid19_jhu_url"

@@ -57,9 +57,11 @@ def read_only_cursor(opened: Any | None = None) -> Iterator[Any]:
             )
             yield cursor
     finally:
-        opened.rollback()
-        if own:
-            opened.close()
+        try:
+            opened.rollback()
+        finally:  # a dead connection fails its rollback, and must be closed all the same
+            if own:
+                opened.close()
 
 
 def tables_exist(cursor: Any) -> tuple[bool, bool]:

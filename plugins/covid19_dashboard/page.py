@@ -1,4 +1,5 @@
-"""The dashboard page: headline totals, freshness, the six charts, in one HTML document.
+"""The dashboard page: headline totals, freshness, data quality, the six charts, in one HTML
+document.
 
 The Airflow UI plugin serves it with Vega loaded from its static folder; the ``report`` task
 writes it with Vega inlined (:func:`static_page`), so it opens from a file, an S3 link or an
@@ -179,9 +180,14 @@ EMBED_JS = """
 """
 
 
-def render_html(snapshot: Snapshot, *, scripts: str, links: str = "", note: str = "") -> str:
-    """The whole page: totals, freshness, the six charts, notes. ``scripts`` loads Vega
+def render_html(
+    snapshot: Snapshot, *, scripts: str, links: str = "", note: str = "", quality: str = ""
+) -> str:
+    """The whole page: totals, freshness, the data-quality section (``quality``, from
+    :mod:`covid19_dashboard.quality`), the six charts, notes. ``scripts`` loads Vega
     (:func:`inline_scripts` for a report, :func:`linked_scripts` in the UI)."""
+    from covid19_dashboard.quality_page import STYLE as QUALITY_STYLE
+
     chart = series.chart_frame(snapshot.frame)
     totals = series.totals(snapshot.frame)
     as_of = totals.as_of.isoformat() if totals.as_of else "no data yet"
@@ -203,7 +209,7 @@ def render_html(snapshot: Snapshot, *, scripts: str, links: str = "", note: str 
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>COVID-19 in the United States: cases, deaths and recoveries, as of {as_of}</title>
-<style>{STYLE}</style>
+<style>{STYLE}{QUALITY_STYLE}</style>
 {scripts}
 </head>
 <body>
@@ -214,6 +220,7 @@ Cases and deaths: The New York Times; recoveries: Johns Hopkins University CSSE.
 </header>
 {body}
 {freshness_html(snapshot)}
+{quality}
 <section class="charts">
 {boxes}
 </section>
@@ -233,11 +240,11 @@ infections.</p>
 """
 
 
-def static_page(snapshot: Snapshot) -> str:
+def static_page(snapshot: Snapshot, quality: str = "") -> str:
     """The self-contained page: everything inline, no external script, style or data."""
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     note = (
         f"<p>Static report generated {generated} by the {DAG_ID} DAG from the "
         "covid19.us_daily table.</p>"
     )
-    return render_html(snapshot, scripts=inline_scripts(), note=note)
+    return render_html(snapshot, scripts=inline_scripts(), note=note, quality=quality)

@@ -4,10 +4,12 @@ Routes (all but ``/static`` need an Airflow login that may read the ``covid19_et
 
 * ``GET /covid19/``: the page, the same one the ``report`` task writes (charts by
   :mod:`covid19_dashboard.page`), with Vega loaded from ``/covid19/static/vendor``;
-* ``GET /covid19/api/v1/summary``, ``/api/v1/daily``, ``/api/v1/runs``: the same data as JSON
+* ``GET /covid19/api/v1/summary``, ``/api/v1/daily``, ``/api/v1/runs``, ``/api/v1/quality``
+  (the validations of the last days, :mod:`covid19_dashboard.quality`): the same data as JSON
   (see docs/dashboard.md); ``/api/v1/openapi.json`` describes them: every parameter, every
   answer (200, 401, 403, 422, 503) and its body, from the pydantic models below, so the
   document cannot drift from the code (a schemathesis run in the tests holds the app to it);
+* ``GET /covid19/data-docs/...``: GX's Data Docs site, as the validate task published it;
 * ``GET /covid19/static/...``: the vendored Vega builds and the nav icon (public library code).
 
 Airflow mounts plugin apps with ``app.mount()``, which does not apply the core API's
@@ -37,11 +39,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from covid19_common.names import DAG_ID
+from covid19_common.names import DAG_ID, DASHBOARD_URL_PREFIX
+from covid19_dashboard import quality
 
 log = logging.getLogger(__name__)
 
-URL_PREFIX = "/covid19"
+URL_PREFIX = DASHBOARD_URL_PREFIX
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 API = "/api/v1"
 
@@ -108,15 +111,18 @@ class _PageCache:
 _page_cache = _PageCache()
 
 
-def _snapshot(as_of: date | None = None, runs: int = 1, with_fingerprint: bool = False) -> Any:
-    """Read the warehouse (read-only); 503 if it cannot be reached."""
+def _snapshot(
+    as_of: date | None = None, runs: int = 1, with_fingerprint: bool = False, also: Any = None
+) -> Any:
+    """Read the warehouse (read-only); 503 if it cannot be reached. With ``with_fingerprint``,
+    the cached page if neither the warehouse nor ``also`` (the rest of the page) changed."""
     from covid19_common.warehouse import read_only_cursor, stale_after_days
     from covid19_dashboard.snapshot import fingerprint_of, read_snapshot
 
     threshold = stale_after_days()
     try:
         with read_only_cursor() as cursor:
-            fingerprint = (fingerprint_of(cursor), threshold) if with_fingerprint else None
+            fingerprint = (fingerprint_of(cursor), threshold, also) if with_fingerprint else None
             if with_fingerprint and (cached := _page_cache.get(fingerprint)) is not None:
                 return fingerprint, cached
             snapshot = read_snapshot(cursor, as_of, runs=runs, stale_after_days=threshold)
@@ -133,19 +139,24 @@ def _links() -> str:
     return (
         "<p>The same data as JSON: "
         '<a href="api/v1/summary">summary</a>, <a href="api/v1/daily">daily series</a>, '
-        '<a href="api/v1/runs">recent loads</a> '
+        '<a href="api/v1/runs">recent loads</a>, <a href="api/v1/quality">data quality</a> '
         '(<a href="api/v1/openapi.json">OpenAPI</a>).</p>'
     )
 
 
 def page(request: Request) -> HTMLResponse:
     """The dashboard page."""
+    from covid19_common.storage import raw_root
     from covid19_dashboard.page import linked_scripts, render_html
+    from covid19_dashboard.quality import DOCS_INDEX, section
 
-    fingerprint, found = _snapshot(with_fingerprint=True)
+    quality = section(raw_root(), DOCS_INDEX)
+    fingerprint, found = _snapshot(with_fingerprint=True, also=quality)
     if isinstance(found, str):
         return HTMLResponse(found, headers={"X-Dashboard-Cache": "hit"})
-    rendered = render_html(found, scripts=linked_scripts("static/vendor"), links=_links())
+    rendered = render_html(
+        found, scripts=linked_scripts("static/vendor"), links=_links(), quality=quality
+    )
     _page_cache.put(fingerprint, rendered)
     return HTMLResponse(rendered, headers={"X-Dashboard-Cache": "miss"})
 
@@ -350,8 +361,11 @@ def create_app() -> FastAPI:
     async def _pages_for_people(request: Request, exc: HTTPException) -> Any:
         """A person opening the page without a session goes to the login page and comes back;
         one signed in without access is told what to ask for. The API answers in JSON."""
-        # The page is the app's root: URL_PREFIX where Airflow mounts it, "" in a bare app.
-        if request.url.path.rstrip("/") != request.scope.get("root_path", "").rstrip("/"):
+        # The page is the app's root: URL_PREFIX where Airflow mounts it, "" in a bare app;
+        # the Data Docs are pages too.
+        root = request.scope.get("root_path", "").rstrip("/")
+        path = request.url.path.rstrip("/")
+        if path != root and not path.startswith(f"{root}/{quality.DOCS_ROUTE}"):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
         if exc.status_code == 401:
             try:
@@ -371,6 +385,7 @@ def create_app() -> FastAPI:
         app.add_api_route(
             f"{API}/{name}", handler, methods=["GET"], dependencies=guard, responses=FAILURES
         )
+    app.include_router(quality.router(API, FAILURES), dependencies=guard)
     return app
 
 

@@ -119,6 +119,7 @@ TAGGABLE = {
     "aws_vpc_endpoint",
     "aws_security_group",
     "aws_cloudwatch_log_group",
+    "aws_cloudwatch_metric_alarm",
     "aws_iam_role",
     "aws_flow_log",
     "aws_s3_bucket",

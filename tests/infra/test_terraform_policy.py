@@ -429,6 +429,46 @@ def test_sns_topic_is_kms_encrypted_with_email_subscriptions(tf: Config) -> None
     )
 
 
+def test_a_stopped_scheduler_alarms_on_the_topic_from_outside_airflow(tf: Config) -> None:
+    """MWAA's SchedulerHeartbeat (AmazonMWAA, Function=Scheduler, Environment=<name>): no beat
+    for the operator's number of minutes, missing data included, publishes to the topic."""
+    alarm = tf.one("resource", "aws_cloudwatch_metric_alarm", "mwaa", "scheduler_heartbeat").body
+    assert (alarm["namespace"], alarm["metric_name"]) == ("AmazonMWAA", "SchedulerHeartbeat")
+    assert alarm["dimensions"] == {
+        "Function": "Scheduler",
+        "Environment": "${aws_mwaa_environment.this.name}",
+    }
+    assert (alarm["statistic"], alarm["comparison_operator"], alarm["threshold"]) == (
+        "Sum",
+        "LessThanThreshold",
+        1,
+    )
+    assert alarm["period"] == 300  # five minutes: minutes / 5 periods span the window
+    assert alarm["evaluation_periods"] == "${var.scheduler_down_alarm_minutes / 5}"
+    assert alarm["treat_missing_data"] == "breaching"
+    assert alarm["alarm_actions"] == alarm["ok_actions"] == ["${var.sns_topic_arn}"]
+    assert alarm["alarm_name"] == "${var.name}-scheduler-heartbeat"
+    mwaa = tf.one("module", None, "root", "mwaa").body
+    assert mwaa["scheduler_down_alarm_minutes"] == "${var.scheduler_down_alarm_minutes}"
+    assert mwaa["name"] == tf.one("module", None, "root", "notifications").body["name"]
+
+
+def test_only_this_deployments_alarms_may_publish_through_cloudwatch(tf: Config) -> None:
+    allow = _statements_by_sid(tf, "notifications", "topic")["CloudWatchAlarms"]
+    assert allow["actions"] == ["sns:Publish"]
+    assert allow["resources"] == ["${aws_sns_topic.this.arn}"]
+    [principal] = blocks_of(allow, "principals")
+    assert principal["identifiers"] == ["cloudwatch.amazonaws.com"]
+    conditions = {c["variable"]: c for c in blocks_of(allow, "condition")}
+    assert conditions["aws:SourceArn"]["test"] == "ArnLike"
+    assert conditions["aws:SourceArn"]["values"][0].endswith(":alarm:${var.name}-*")
+    assert conditions["aws:SourceAccount"]["values"] == [
+        "${data.aws_caller_identity.current.account_id}"
+    ]
+    key = _statements_by_sid(tf, "kms", "key")["CloudWatchAlarmsToSns"]
+    assert key["actions"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Airflow settings as secrets
 # ---------------------------------------------------------------------------------------------

@@ -162,6 +162,7 @@ BASE: dict[str, dict[str, str]] = {
         "etl_start_date": "2026-11-01",
         "etl_retry_window_minutes": "180",
         "etl_landing_deadline_minutes": "360",
+        "scheduler_down_alarm_minutes": "30",
         "warehouse_location": "db.example:5432/covid19",
     },
     "network": {
@@ -227,6 +228,9 @@ CASES = [
     case("root", "etl_retry_window_minutes", "1441", "1"),
     case("root", "etl_landing_deadline_minutes", "2881", "2880"),
     case("root", "etl_landing_deadline_minutes", "0", "1"),
+    case("root", "scheduler_down_alarm_minutes", "7", "1440"),
+    case("root", "scheduler_down_alarm_minutes", "0", "5"),
+    case("root", "scheduler_down_alarm_minutes", "1445", "35"),
     case(
         "root",
         "extra_airflow_configuration_options",

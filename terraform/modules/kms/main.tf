@@ -7,7 +7,7 @@ data "aws_partition" "current" {}
 data "aws_region" "current" {}
 
 data "aws_iam_policy_document" "key" {
-  #checkov:skip=CKV_AWS_111:A key policy's Resource "*" means this key only; write access is limited to the account and the logs service for this account's log groups.
+  #checkov:skip=CKV_AWS_111:A key policy's Resource "*" means this key only; write access is limited to the account, the logs service for this account's log groups, and CloudWatch alarms encrypting what they publish to the topic.
   #checkov:skip=CKV_AWS_356:In a key policy "*" is the key itself; there is nothing narrower to name.
   #checkov:skip=CKV_AWS_109:The account-root statement is the default KMS key policy; without it the key becomes unmanageable.
   # Key administration stays with the account (IAM policies decide who), the AWS default.
@@ -47,6 +47,21 @@ data "aws_iam_policy_document" "key" {
       test     = "ArnLike"
       variable = "kms:EncryptionContext:aws:logs:arn"
       values   = ["arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:log-group:*"]
+    }
+  }
+
+  # CloudWatch alarms publish to the encrypted SNS topic (the scheduler heartbeat alarm): SNS
+  # needs a data key for each message, made with the publisher's rights. Which alarms may
+  # publish is the topic policy's decision (its own alarms, by ARN).
+  statement {
+    sid       = "CloudWatchAlarmsToSns"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
     }
   }
 }

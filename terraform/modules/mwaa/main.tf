@@ -374,3 +374,33 @@ resource "aws_mwaa_environment" "this" {
   # The role's policy must exist before MWAA validates the role.
   depends_on = [aws_iam_role_policy.execution]
 }
+
+# ---------------------------------------------------------------------------------------------
+# A stopped scheduler, reported from outside Airflow
+# ---------------------------------------------------------------------------------------------
+# The watchdog DAG runs on the scheduler it would have to report. MWAA publishes Airflow's
+# scheduler_heartbeat counter as SchedulerHeartbeat (namespace AmazonMWAA, dimensions Function
+# and Environment); the scheduler beats every few seconds while it runs, so a window with no
+# beat at all (missing data counts as breaching) means it is down or stuck. The same topic
+# hears when it is back.
+resource "aws_cloudwatch_metric_alarm" "scheduler_heartbeat" {
+  alarm_name        = "${var.name}-scheduler-heartbeat"
+  alarm_description = "No heartbeat from the scheduler of MWAA environment ${var.name} for ${var.scheduler_down_alarm_minutes} minutes: no DAG is being scheduled, the covid19_etl_watchdog included. Check the environment's status and its scheduler logs in CloudWatch."
+
+  namespace   = "AmazonMWAA"
+  metric_name = "SchedulerHeartbeat"
+  dimensions = {
+    Function    = "Scheduler"
+    Environment = aws_mwaa_environment.this.name
+  }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = var.scheduler_down_alarm_minutes / 5
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  treat_missing_data  = "breaching"
+
+  alarm_actions = [var.sns_topic_arn]
+  ok_actions    = [var.sns_topic_arn]
+  tags          = var.tags
+}

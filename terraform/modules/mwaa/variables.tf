@@ -154,6 +154,11 @@ variable "etl_landing_deadline_minutes" {
   type        = number
 }
 
+variable "scheduler_down_alarm_minutes" {
+  description = "Minutes without a scheduler heartbeat before the alarm publishes to sns_topic_arn (a multiple of 5)."
+  type        = number
+}
+
 variable "warehouse_location" {
   description = "host:port/database of the warehouse, exported as COVID19_WAREHOUSE_LOCATION by startup.sh (the asset covid19.us_daily's URI)."
   type        = string

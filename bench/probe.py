@@ -11,7 +11,8 @@ Kinds:
 * ``parse``: ``import airflow.sdk``, then execute the DAG file as the DAG processor does;
 * ``task``: one pipeline step's ``run()`` exactly as the DAG's task calls it (Variables and
   the warehouse connection come from ``AIRFLOW_VAR_*`` / ``AIRFLOW_CONN_*``);
-* ``gx``: the Great Expectations step on one JHU file.
+* ``gx``: the Great Expectations step on one JHU file, then what the validate task keeps of it
+  (the day's result and GX's Data Docs, :mod:`include.covid19_etl.quality`).
 """
 
 from __future__ import annotations
@@ -139,13 +140,47 @@ def probe_gx(args: argparse.Namespace) -> dict[str, Any]:
 
         profiler = Profiler(interval=0.001)
         profiler.start()
+    runs: list = []
     with phase("validate_jhu()"):
-        validate.validate_jhu(data, latest)
+        validate.validate_jhu(data, latest, None, runs)
     text = None
     if profiler is not None:
         profiler.stop()
         text = profiler.output_text(unicode=False, color=False, show_all=False)
+    record_quality(Path(args.file), data, runs)
     return {"profile": text}
+
+
+# What the validate task adds to the checks: the day's record and GX's Data Docs, for a first day
+# (the site's static files copied too) and for the next (only its pages and the index).
+RECORD_PHASES = {"record, first day": date(2021, 3, 16), "record, next day": date(2021, 3, 17)}
+
+
+def record_quality(path: Path, data: bytes, runs: list) -> None:
+    """Keep JHU's result and publish the Data Docs in a throwaway lake, as the task does."""
+    import hashlib
+    import tempfile
+
+    from include.covid19_etl.quality import record
+    from include.covid19_etl.run_facts import RunFacts
+
+    meta = {
+        "url": path.resolve().as_uri(),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+        "fetched_at": "2026-11-21T12:00:00+00:00",
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-lake-") as lake:
+        for name, day in RECORD_PHASES.items():
+            with phase(name):
+                record(
+                    RunFacts.for_day(day),
+                    f"file://{lake}/raw",
+                    {"jhu": meta},
+                    {"jhu": runs},
+                    [],
+                    None,
+                )
 
 
 PROBES = {"sdk": probe_sdk, "parse": probe_parse, "task": probe_task, "gx": probe_gx}

@@ -316,11 +316,23 @@ def section_validation(section: dict[str, Any]) -> str:
                 spread(seconds["import great_expectations"]),
                 f"+{gx_rss:.0f} MB",
                 spread(seconds["validate_jhu()"]),
+                spread(seconds["record, first day"]),
+                spread(seconds["record, next day"]),
+                f"+{rss['record, next day']['median'] - rss['validate_jhu()']['median']:.0f} MB",
                 spread(figures["max_rss_mb"], mb),
                 spread(figures["wall_s"]),
             ]
         )
-    header = ["File", "import great_expectations", "its memory", "validate_jhu()", "Peak RSS"]
+    header = [
+        "File",
+        "import great_expectations",
+        "its memory",
+        "validate_jhu()",
+        "record + Data Docs, first day",
+        "next day",
+        "their memory",
+        "Peak RSS",
+    ]
     profile = details("pyinstrument profile of validate_jhu() on the real file", section["profile"])
     return f"""## 4. Validation cost
 
@@ -329,7 +341,9 @@ rows) in a fresh interpreter, {section["repeats"]} repetitions. The process firs
 `airflow.sdk` and pandas, as a task process has; then Great Expectations, timed apart: every \
 `validate` task process pays that import. The bigger file is the real one with its non-US rows \
 repeated as {section["factor"] - 1} more sets of countries (the US rows, and so the outcome, \
-unchanged).
+unchanged). Then what the task keeps of it (`quality.record`): the day's result beside the raw \
+archive and GX's Data Docs built in a file context and copied beside the reports, for a first \
+day (the site's static files too) and for the next one (its pages and the index only).
 
 {table([*header, "Process wall"], rows)}
 

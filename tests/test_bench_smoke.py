@@ -129,6 +129,8 @@ def test_validation_section_has_both_files_and_a_profile(smoke):
     for figures in section["files"].values():
         assert positive(figures["seconds"]["import great_expectations"]["median"])
         assert positive(figures["seconds"]["validate_jhu()"]["median"])
+        assert positive(figures["seconds"]["record, first day"]["median"])
+        assert positive(figures["seconds"]["record, next day"]["median"])
         assert positive(figures["max_rss_mb"]["median"])
     assert section["files"]["x2"]["rows"] > section["files"]["real"]["rows"]
     assert "validate_jhu" in section["profile"]

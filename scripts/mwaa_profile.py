@@ -10,7 +10,7 @@ What MWAA does is read from AWS's image, ``aws/amazon-mwaa-docker-images`` at co
   with ``AIRFLOW_HOME=/usr/local/airflow`` holding ``dags/`` (the bucket's ``dags/`` prefix),
   ``plugins/`` (``plugins.zip``, unpacked), ``requirements/`` and ``startup/``. Here each
   container is a folder under ``<state>/airflow/`` laid out the same way from what
-  ``deploy_bundle.build`` produces, with its own temporary folder. Two workers, so the containers
+  ``mwaa_bundle.build`` produces, with its own temporary folder. Two workers, so the containers
   share only what MWAA's share: PostgreSQL, SQS and S3 (the moto server).
 * **requirements.txt.** MWAA pip-installs it in every container. The components here run in
   the locked environment, and the launch stops unless pip, given MWAA's command, would install
@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import deploy_bundle
+import mwaa_bundle
 from run_local import REPO_ROOT, airflow, log, login_password, run_airflow, sample_variables
 
 AIRFLOW_VERSION = "3.3.1"
@@ -137,12 +137,12 @@ def queue_name(worker: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # The containers' folders
 # ---------------------------------------------------------------------------------------------
-def build_bundle(out: Path) -> deploy_bundle.Bundle:
+def build_bundle(out: Path) -> mwaa_bundle.Bundle:
     """Exactly what ``make deploy`` uploads (network mode nat)."""
-    return deploy_bundle.build(REPO_ROOT, out)
+    return mwaa_bundle.build(REPO_ROOT, out)
 
 
-def lay_out(container: Container, bundle: deploy_bundle.Bundle, startup_script: str) -> None:
+def lay_out(container: Container, bundle: mwaa_bundle.Bundle, startup_script: str) -> None:
     """The container's AIRFLOW_HOME as MWAA fills it: the dags/ prefix, plugins.zip unpacked,
     requirements.txt, startup.sh. Replaced at every start, as an environment update does."""
     assert bundle.plugins is not None and bundle.requirements is not None
@@ -177,10 +177,10 @@ def check_requirements_installed(home: Path, uv: str) -> None:
     pip (MWAA's version), MWAA's command, no index, as a dry run reporting what it would do."""
     proc = subprocess.run(
         [
-            uv, "tool", "run", "--from", deploy_bundle.MWAA_PIP, "pip",
+            uv, "tool", "run", "--from", mwaa_bundle.MWAA_PIP, "pip",
             "--python", sys.executable, "install", "--dry-run", "--no-index",
             "--quiet", "--report", "-", "--disable-pip-version-check",
-            "--constraint", str(REPO_ROOT / deploy_bundle.MWAA_ESSENTIAL_CONSTRAINTS),
+            "--constraint", str(REPO_ROOT / mwaa_bundle.MWAA_ESSENTIAL_CONSTRAINTS),
             "--requirement", str(home / "requirements" / "requirements.txt"),
         ],
         env={**tool_environment(), "AIRFLOW_HOME": str(home)},  # for requirements.txt's paths

@@ -73,7 +73,8 @@ test-fast: install
 
 # The cases behind docs/reliability.md and every screenshot in docs/, and nothing else.
 DOCUMENTED_TESTS := tests/test_bad_input.py tests/test_faults.py tests/test_security.py \
-	tests/test_recovery.py tests/test_dashboard_browser.py tests/test_mwaa_profile.py
+	tests/test_recovery.py tests/test_run_local.py tests/test_dashboard_browser.py \
+	tests/test_mwaa_profile.py
 docs: install browser
 	RELIABILITY_REPORT=docs/reliability.md SCREENSHOTS=docs $(PY) -m pytest $(DOCUMENTED_TESTS)
 

@@ -106,8 +106,8 @@ test-fast: install
 # The cases behind docs/reliability.md and every screenshot in docs/, and nothing else.
 DOCUMENTED_TESTS := tests/test_bad_input.py tests/test_faults.py tests/test_watchdog.py \
 	tests/test_report_never_blocks.py tests/test_security.py tests/test_recovery.py \
-	tests/test_dashboard_browser.py tests/test_quality_browser.py tests/test_mwaa_profile.py \
-	tests/test_compose_stack.py
+	tests/test_run_local.py tests/test_dashboard_browser.py tests/test_quality_browser.py \
+	tests/test_mwaa_profile.py tests/test_compose_stack.py
 docs: install browser docker
 	RELIABILITY_REPORT=docs/reliability.md SCREENSHOTS=docs $(PY) -m pytest $(DOCUMENTED_TESTS)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from local_stack import CALLER_OWNED
-from run_local import SAMPLE_FILES, SAMPLE_PATHS
+from sample_sources import SAMPLE_FILES, SAMPLE_PATHS
 
 from bench import REPO_ROOT
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from local_postgres import airflow_connection_json, fresh_database
-from run_local import SAMPLE_FILES, sample_variables, serve_directory
+from sample_sources import SAMPLE_FILES, sample_variables, serve_directory
 
 from bench.common import (
     DATA_DIR_SHOWN,

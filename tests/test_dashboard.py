@@ -630,9 +630,9 @@ print(json.dumps({
 
 
 def test_plugin_files_ship_in_plugins_zip(tmp_path):
-    import deploy_bundle
+    import mwaa_bundle
 
-    bundle = deploy_bundle.build(REPO_ROOT, tmp_path / "out")
+    bundle = mwaa_bundle.build(REPO_ROOT, tmp_path / "out")
     entries = set(bundle.zip_entries())
     assert {
         "covid19_dashboard_plugin.py",

@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from local_aws import AWS_CLIENT_ARGS
 from local_stack import LocalAirflow, local_airflow, wait_for
-from mwaa_profile import AWS_CLIENT_ARGS, BUCKET, SCHEDULER, WEBSERVER, WORKERS
+from mwaa_home import SCHEDULER, WEBSERVER, WORKERS
+from mwaa_profile import BUCKET
 
 from covid19_common.names import DAG_ID, TASKS
 from include.covid19_etl.settings import retry_schedule

@@ -1,4 +1,4 @@
-"""The MWAA bundle: scripts/deploy_bundle.py builds exactly the layout MWAA expects, the DAG
+"""The MWAA bundle: scripts/mwaa_bundle.py builds exactly the layout MWAA expects, the DAG
 imports from that layout alone, and the deploy uploads it and points MWAA at the new versions."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import deploy_bundle
+import mwaa_bundle
 import pytest
 from infra_support import REPO_ROOT
 
@@ -24,8 +25,8 @@ SOURCE = Path(os.environ.get("BUNDLE_SOURCE_REPO", REPO_ROOT))
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory) -> deploy_bundle.Bundle:
-    return deploy_bundle.build(SOURCE, tmp_path_factory.mktemp("bundle") / "out")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> mwaa_bundle.Bundle:
+    return mwaa_bundle.build(SOURCE, tmp_path_factory.mktemp("bundle") / "out")
 
 
 def _sha(path: Path) -> str:
@@ -43,7 +44,7 @@ def shipped_files(folder: Path) -> set[str]:
     }
 
 
-def test_dags_prefix_mirrors_the_repositorys_dag_folder(bundle: deploy_bundle.Bundle) -> None:
+def test_dags_prefix_mirrors_the_repositorys_dag_folder(bundle: mwaa_bundle.Bundle) -> None:
     keys = {a.key for a in bundle.dags}
     assert {
         "dags/.airflowignore",
@@ -60,7 +61,7 @@ def test_dags_prefix_mirrors_the_repositorys_dag_folder(bundle: deploy_bundle.Bu
     }
 
 
-def test_plugins_zip_has_the_plugins_folder_at_its_root(bundle: deploy_bundle.Bundle) -> None:
+def test_plugins_zip_has_the_plugins_folder_at_its_root(bundle: mwaa_bundle.Bundle) -> None:
     entries = bundle.zip_entries()
     assert shipped_files(SOURCE / "plugins") <= set(entries)
     assert "covid19_dashboard_plugin.py" in entries and "covid19_common/names.py" in entries
@@ -69,16 +70,16 @@ def test_plugins_zip_has_the_plugins_folder_at_its_root(bundle: deploy_bundle.Bu
     assert entries == sorted(entries)
 
 
-def test_requirements_is_shipped_as_is(bundle: deploy_bundle.Bundle) -> None:
+def test_requirements_is_shipped_as_is(bundle: mwaa_bundle.Bundle) -> None:
     assert bundle.requirements is not None and bundle.requirements.key == "requirements.txt"
     assert bundle.requirements.data == (SOURCE / "requirements.txt").read_bytes()
 
 
 def test_plugins_zip_carries_the_constraints_requirements_txt_names(
-    bundle: deploy_bundle.Bundle, tmp_path: Path
+    bundle: mwaa_bundle.Bundle, tmp_path: Path
 ) -> None:
     assert bundle.requirements is not None
-    named = deploy_bundle.plugins_files_named_in(bundle.requirements.data.decode())
+    named = mwaa_bundle.plugins_files_named_in(bundle.requirements.data.decode())
     assert named == ["constraints/airflow-3.3.1-python-3.12.txt"]
     assert set(named) <= set(bundle.zip_entries())
 
@@ -89,16 +90,16 @@ def test_plugins_zip_carries_the_constraints_requirements_txt_names(
     (repo / "requirements.txt").write_text(
         '--constraint "${AIRFLOW_HOME}/plugins/constraints/missing.txt"\npandas\n'
     )
-    with pytest.raises(deploy_bundle.DeployError, match=r"constraints/missing\.txt"):
-        deploy_bundle.build(repo, tmp_path / "out")
+    with pytest.raises(mwaa_bundle.DeployError, match=r"constraints/missing\.txt"):
+        mwaa_bundle.build(repo, tmp_path / "out")
 
 
-def test_plugins_zip_is_reproducible(tmp_path: Path, bundle: deploy_bundle.Bundle) -> None:
-    again = deploy_bundle.build(SOURCE, tmp_path / "again")
+def test_plugins_zip_is_reproducible(tmp_path: Path, bundle: mwaa_bundle.Bundle) -> None:
+    again = mwaa_bundle.build(SOURCE, tmp_path / "again")
     assert again.plugins is not None and bundle.plugins is not None
     assert again.plugins.sha256 == bundle.plugins.sha256
     with zipfile.ZipFile(again.plugins.path) as zf:
-        assert {i.date_time for i in zf.infolist()} == {deploy_bundle.ZIP_EPOCH}
+        assert {i.date_time for i in zf.infolist()} == {mwaa_bundle.ZIP_EPOCH}
         assert {(i.external_attr >> 16) & 0o777 for i in zf.infolist()} == {0o644}
 
 
@@ -112,7 +113,7 @@ def test_cache_files_never_reach_the_zip(tmp_path: Path) -> None:
         (folder / "__pycache__" / "x.cpython-312.pyc").write_bytes(b"\0")
         (folder / "stale.pyc").write_bytes(b"\0")
     (repo / "requirements.txt").write_text("pandas\n")
-    built = deploy_bundle.build(repo, tmp_path / "out")
+    built = mwaa_bundle.build(repo, tmp_path / "out")
     assert built.zip_entries() == ["covid19_dashboard/__init__.py"]
     assert [a.key for a in built.dags] == ["dags/dags/d.py", "dags/include/covid19_etl/__init__.py"]
 
@@ -210,7 +211,7 @@ IMPORT_CHECK = textwrap.dedent(
 
 @pytest.mark.slow
 def test_dag_imports_from_the_built_layout_alone(
-    tmp_path: Path, bundle: deploy_bundle.Bundle
+    tmp_path: Path, bundle: mwaa_bundle.Bundle
 ) -> None:
     plugins = tmp_path / "mwaa" / "plugins"
     dags = tmp_path / "mwaa" / "dags"
@@ -305,7 +306,7 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Any:
         yield client
 
 
-def test_deploy_uploads_the_layout_and_updates_mwaa(s3: Any, bundle: deploy_bundle.Bundle) -> None:
+def test_deploy_uploads_the_layout_and_updates_mwaa(s3: Any, bundle: mwaa_bundle.Bundle) -> None:
     s3.put_object(Bucket="bundle", Key="dags/old_dag.py", Body=b"stale")
     mwaa = FakeMwaa(["AVAILABLE"])
     log: list[str] = []
@@ -338,7 +339,7 @@ def test_deploy_uploads_the_layout_and_updates_mwaa(s3: Any, bundle: deploy_bund
 
 
 def test_deploy_waits_for_a_busy_environment(
-    s3: Any, bundle: deploy_bundle.Bundle, monkeypatch: pytest.MonkeyPatch
+    s3: Any, bundle: mwaa_bundle.Bundle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(deploy_bundle.time, "sleep", lambda _s: None)
     mwaa = FakeMwaa(["UPDATING", "UPDATING", "AVAILABLE"])
@@ -352,7 +353,7 @@ def test_deploy_waits_for_a_busy_environment(
     assert busy.updates == []
 
 
-def test_upload_treats_a_forbidden_head_as_missing(bundle: deploy_bundle.Bundle) -> None:
+def test_upload_treats_a_forbidden_head_as_missing(bundle: mwaa_bundle.Bundle) -> None:
     """The deploy role may not list keys outside dags/, so HEAD of a new key answers 403."""
     from botocore.exceptions import ClientError
 

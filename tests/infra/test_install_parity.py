@@ -1,6 +1,6 @@
 """Install parity: what MWAA installs from the bundle's requirements.txt is uv.lock.
 
-For each network mode, scripts/deploy_bundle.py builds the bundle; plugins.zip is unpacked where
+For each network mode, scripts/mwaa_bundle.py builds the bundle; plugins.zip is unpacked where
 MWAA unpacks it ($AIRFLOW_HOME/plugins) and requirements.txt is installed into a clean virtual
 environment the way MWAA installs it, ``pip install --constraint <MWAA's essential constraints>
 -r requirements.txt`` (bin/airflow-user/safe-pip-install in MWAA's image), with the image's pip.
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import deploy_bundle
+import mwaa_bundle
 import pytest
 from infra_support import REPO_ROOT, tool_env
 from packaging.requirements import Requirement
@@ -41,7 +41,7 @@ pytestmark = [pytest.mark.install_parity, pytest.mark.slow]
 
 @dataclass
 class MwaaInstall:
-    bundle: deploy_bundle.Bundle
+    bundle: mwaa_bundle.Bundle
     airflow_home: Path
     python: Path
     env: dict[str, str]
@@ -57,7 +57,7 @@ class MwaaInstall:
 
 def pip_install(install: MwaaInstall, *args: str) -> subprocess.CompletedProcess[str]:
     """MWAA's install command (safe-pip-install -r requirements.txt) in the clean environment."""
-    essential = SOURCE / deploy_bundle.MWAA_ESSENTIAL_CONSTRAINTS
+    essential = SOURCE / mwaa_bundle.MWAA_ESSENTIAL_CONSTRAINTS
     return subprocess.run(
         [
             *(str(install.python), "-m", "pip", "install", "--no-compile"),
@@ -72,7 +72,7 @@ def pip_install(install: MwaaInstall, *args: str) -> subprocess.CompletedProcess
     )
 
 
-def mwaa_install(bundle: deploy_bundle.Bundle, root: Path, uv: str, offline: bool) -> MwaaInstall:
+def mwaa_install(bundle: mwaa_bundle.Bundle, root: Path, uv: str, offline: bool) -> MwaaInstall:
     assert bundle.plugins is not None and bundle.requirements is not None
     home = root / "airflow"
     with zipfile.ZipFile(bundle.plugins.path) as zf:
@@ -83,7 +83,7 @@ def mwaa_install(bundle: deploy_bundle.Bundle, root: Path, uv: str, offline: boo
     subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
     python = venv / "bin" / "python"
     subprocess.run(
-        [uv, "pip", "install", "--quiet", "--python", str(python), deploy_bundle.MWAA_PIP],
+        [uv, "pip", "install", "--quiet", "--python", str(python), mwaa_bundle.MWAA_PIP],
         check=True,
     )
 
@@ -107,14 +107,14 @@ def mwaa_install(bundle: deploy_bundle.Bundle, root: Path, uv: str, offline: boo
 @pytest.fixture(scope="module")
 def nat(tmp_path_factory: pytest.TempPathFactory, uv: str) -> MwaaInstall:
     root = tmp_path_factory.mktemp("nat")
-    bundle = deploy_bundle.build(SOURCE, root / "bundle", "nat", uv=uv)
+    bundle = mwaa_bundle.build(SOURCE, root / "bundle", "nat", uv=uv)
     return mwaa_install(bundle, root, uv, offline=False)
 
 
 @pytest.fixture(scope="module")
 def private_only(tmp_path_factory: pytest.TempPathFactory, uv: str) -> MwaaInstall:
     root = tmp_path_factory.mktemp("private_only")
-    bundle = deploy_bundle.build(SOURCE, root / "bundle", "private_only", uv=uv)
+    bundle = mwaa_bundle.build(SOURCE, root / "bundle", "private_only", uv=uv)
     return mwaa_install(bundle, root, uv, offline=True)
 
 
@@ -136,7 +136,7 @@ def test_private_only_requirements_install_the_lock_with_no_network(
     private_only: MwaaInstall,
 ) -> None:
     assert_installs_the_lock(private_only)
-    wheels = private_only.airflow_home / "plugins" / deploy_bundle.WHEELS_DIR
+    wheels = private_only.airflow_home / "plugins" / mwaa_bundle.WHEELS_DIR
     sources = {
         Path(urlparse(item["download_info"]["url"]).path).parent
         for item in private_only.report["install"]

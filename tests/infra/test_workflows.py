@@ -154,7 +154,7 @@ def test_deploy_path_filters_name_files_that_exist() -> None:
     stale = [p for p in paths if not any(_filter_regex(p).match(f) for f in tracked)]
     assert not stale, f"deploy.yml path filters that match no file: {stale}"
     needed_filters = (".airflowignore", "dags/**", "include/**", "plugins/**", "requirements.txt")
-    for needed in (*needed_filters, "scripts/deploy_bundle.py"):
+    for needed in (*needed_filters, "scripts/deploy_bundle.py", "scripts/mwaa_bundle.py"):
         assert needed in paths, needed
 
 

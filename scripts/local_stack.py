@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from typing import Any
 
 from launch_guard import Pid, processes_of, read_record, record_path
 from local_postgres import postmasters
+
+from covid19_common.names import DAG_ID
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Airflow settings of the calling process (the tests' own Airflow home, a developer's
@@ -120,6 +123,16 @@ class LocalAirflow:
         """GET a JSON path of the api-server."""
         return self.call("GET", path, token=token)
 
+    def parsed(self, dag_id: str) -> bool:
+        """Whether the dag-processor has parsed ``dag_id`` yet: until then the API answers 404."""
+        try:
+            self.get(f"/api/v2/dags/{dag_id}")
+        except urllib.error.HTTPError as err:
+            if err.code == 404:
+                return False
+            raise
+        return True
+
     def day_runs(self, dag_id: str) -> dict[date, dict]:
         """The DAG's runs by the day their data interval starts."""
         found = self.get(f"/api/v2/dags/{dag_id}/dagRuns?order_by=logical_date&limit=100")
@@ -207,7 +220,16 @@ def local_airflow(
         assert launcher.poll() is None, log_path.read_text()
         password = json.loads((state / "airflow" / "passwords.json").read_text())["admin"]
         warehouse_uri = read_record(record_path(state))["warehouse"]
-        yield LocalAirflow(port, password, state, log_path, launcher, warehouse_uri)
+        airflow = LocalAirflow(port, password, state, log_path, launcher, warehouse_uri)
+        # Ready means healthy, not parsed: the DAG files take the dag-processor a few seconds
+        # more (a minute on busy cores), and the API answers 404 for the DAG until then.
+        wait_for(
+            "the DAG to be parsed",
+            lambda: airflow.parsed(DAG_ID),
+            timeout_s=ready_timeout_s,
+            every_s=1,
+        )
+        yield airflow
     finally:
         launcher.send_signal(signal.SIGINT)
         try:

@@ -95,7 +95,9 @@ docker: $(COMPOSE)
 # Whole modules in parallel (pytest-xdist): most of the slow ones wait on a local Airflow, so
 # three workers keep two cores busy. docs runs in one process: its report gathers every case.
 WORKERS ?= 3
-PARALLEL := -n $(WORKERS) --dist loadfile
+# xdist would order the modules by their number of tests; conftest.py's order (the compose stack,
+# then the slow modules) is kept instead, so the longest start first.
+PARALLEL := -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: install lint browser docker
 	$(PY) -m pytest $(PARALLEL)

@@ -5,7 +5,7 @@
   as a subscriber sees it (moto delivers while the ``notify`` task publishes);
 * :func:`statsd_sink`: a UDP listener for the metrics Airflow sends with StatsD on (the
   scheduler's loop duration);
-* :func:`day_timeline`: one run from a reference moment (due, queued or cleared) to its SNS
+* :func:`day_timeline`: one run from a reference moment (queued, or cleared) to its SNS
   message, each task of the chain split into phases, from the REST API's task instance stamps
   and the task log's markers;
 * :func:`stack_settings`: the settings the stack's scheduler really runs with.
@@ -52,7 +52,6 @@ SETTINGS = (
     ("scheduler", "max_dagruns_to_create_per_loop"),
     ("dag_processor", "min_file_process_interval"),
     ("dag_processor", "refresh_interval"),
-    ("celery", "worker_concurrency"),
 )
 READ_SETTINGS = (
     "import json, sys\n"
@@ -183,7 +182,7 @@ def statsd_sink() -> Iterator[StatsdSink]:
 # --- runs --------------------------------------------------------------------------------------
 
 
-def first_runs(airflow: LocalAirflow) -> list[dict]:
+def dag_runs(airflow: LocalAirflow) -> list[dict]:
     """The DAG's runs, oldest first ([] before the DAG is parsed: no 404)."""
     runs = airflow.get("/api/v2/dags/~/dagRuns?limit=100")["dag_runs"]
     return sorted((r for r in runs if r["dag_id"] == DAG_ID), key=lambda r: r["logical_date"])
@@ -247,8 +246,7 @@ def day_timeline(
     """From ``reference`` to the SNS message: the run's start, then each chain task's phases;
     they add up to the total. ``tries_before`` is each task's try number before this run (a
     clear adds one): a task retried is timed from its last try, and the wait before it (the
-    failed tries and the retry delay) counts as *retries*, not as the scheduler's. Tasks
-    beside the chain (``report``) are listed apart."""
+    failed tries and the retry delay) counts as *retries*, not as the scheduler's."""
     run_id, run_start = run["dag_run_id"], ts(run["start_date"])
     tis = task_instances(airflow, run_id)
     steps, previous = [], run_start
@@ -291,11 +289,6 @@ def day_timeline(
         "run_start_s": start_wait,
         "buckets": buckets,
         "timeline": steps,
-        "beside_chain_s": {
-            task: seconds(ts(ti["end_date"]), ts(ti["start_date"]))
-            for task, ti in tis.items()
-            if task not in CHAIN
-        },
         "run_end_s": seconds(ts(run.get("end_date")), reference),
         "tries": {task: ti["try_number"] for task, ti in tis.items()},
     }

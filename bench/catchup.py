@@ -40,7 +40,7 @@ def differences(moments: Sequence[datetime]) -> list[float]:
 
 
 def all_succeeded(airflow: LocalAirflow, days: int, progress: list[int]) -> list[dict] | None:
-    runs = airflow_runs.first_runs(airflow)
+    runs = airflow_runs.dag_runs(airflow)
     if failed := [run["dag_run_id"] for run in runs if run["state"] == "failed"]:
         raise RuntimeError(f"catch-up runs failed: {failed}")
     done = sum(run["state"] == "success" for run in runs)

@@ -29,8 +29,8 @@ from local_stack import LocalAirflow, local_airflow, wait_for
 from bench.airflow_runs import (
     RUNS,
     dag_due_at,
+    dag_runs,
     day_timeline,
-    first_runs,
     loop_summary,
     seconds,
     sns_inbox,
@@ -56,7 +56,7 @@ def empty_warehouse(airflow: LocalAirflow) -> None:
 def measure_runs(airflow: LocalAirflow, inbox: Any, reruns: int) -> dict[str, Any]:
     """The scheduled run, then the same run cleared: once into an emptied warehouse, then
     ``reruns`` no-op times; each to its SNS message."""
-    [first] = wait_for("the scheduler's run", lambda: first_runs(airflow), RUN_TIMEOUT_S)
+    [first] = wait_for("the scheduler's run", lambda: dag_runs(airflow), RUN_TIMEOUT_S)
     run_id, day, queued_at = first["dag_run_id"], first["logical_date"][:10], ts(first["queued_at"])
     due_at = dag_due_at(airflow)
     results = []

@@ -543,6 +543,14 @@ def validated_lake(tmp_path_factory: pytest.TempPathFactory) -> str:
     return root
 
 
+@pytest.fixture(scope="session")
+def validated_lake_folder(validated_lake: str) -> Path:
+    """The folder holding :func:`validated_lake`'s ``raw``, ``quality`` and ``reports``."""
+    from urllib.parse import urlsplit
+
+    return Path(urlsplit(validated_lake).path).parent
+
+
 # --- A browser, and where it saves what it showed --------------------------------------------
 
 

@@ -1,25 +1,20 @@
 """What each validation leaves behind, passed or failed: its record per day and source (from the
-corpus's files), GX's Data Docs built from it (opened in Chromium), and the dashboard's
-data-quality view and API that read it, locally and on S3 (the moto server)."""
+corpus's files), kept beside the raw archive with the warehouse untouched, and GX's Data Docs
+built from it, self-contained (opened in Chromium). The dashboard's view of it:
+``test_quality_view.py``."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-import shutil
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
-from covid19_dashboard import quality as view
-from covid19_dashboard import web
-from include.covid19_etl import data_docs, report
+from include.covid19_etl import data_docs
 from include.covid19_etl.checks import ValidationFailed
 from include.covid19_etl.messages import NEXT_STEP, quality_line
 from include.covid19_etl.quality import source_result
@@ -39,7 +34,6 @@ from tests.conftest import (
     Warehouse,
     preload,
     raw_files,
-    validate_day,
 )
 from tests.corpus import BENIGN, CLEAN_FILES, MALFORMED
 
@@ -256,34 +250,6 @@ def test_a_failed_day_is_recorded_without_touching_the_warehouse_then_its_retry(
     assert "closest margin: JHU largest jump 2.486 of 3 (Date='2020-03-29'), 74% of the" in line
 
 
-def in_a_thread(call: Callable[..., Any], *args: Any) -> Any:
-    """``call(*args)`` in a thread of its own: once a test has opened Chromium, Playwright's sync
-    API keeps an event loop running in the main thread, where the Amazon provider's S3
-    filesystem cannot start its own (the validate task's process has none)."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(call, *args).result()
-
-
-def test_results_and_data_docs_on_s3(s3_bucket, monkeypatch, tmp_path):
-    s3, bucket = s3_bucket
-    root = f"s3://{bucket}/raw"
-    good = raw_files(tmp_path, NYT_2021.read_bytes(), JHU_2021.read_bytes())
-
-    assert isinstance(in_a_thread(validate_day, root, good, DAY), dict)
-
-    def content_type(key: str) -> str:
-        return s3.head_object(Bucket=bucket, Key=key)["ContentType"]
-
-    assert content_type(f"quality/{DAY}/jhu.json") == "application/json"
-    assert content_type("reports/data_docs/index.html") == "text/html"
-    assert content_type("reports/data_docs/static/vendor/bootstrap.min.css") == "text/css"
-    found = in_a_thread(view.read_recent, root, 7)
-    assert [result["day"] for result in found["nyt"]] == [DAY.isoformat()]
-    monkeypatch.setenv("AIRFLOW_VAR_COVID19_RAW_ROOT", root)
-    served = web_client().get("/data-docs/index.html")
-    assert served.status_code == 200 and "Data Docs" in served.text
-
-
 # --- GX's Data Docs: self-contained ------------------------------------------------------------
 
 
@@ -319,11 +285,6 @@ def test_an_address_not_vendored_is_refused():
     assert data_docs.self_contained(link, "static/") == link
 
 
-@pytest.fixture(scope="module")
-def lake(validated_lake: str) -> Path:
-    return Path(urlsplit(validated_lake).path).parent
-
-
 def open_page(browser: Any, url: str) -> tuple[Any, list[str]]:
     """A tab on ``url`` that records its errors and every address it fetches elsewhere."""
     from tests.browser import record_errors
@@ -337,8 +298,8 @@ def open_page(browser: Any, url: str) -> tuple[Any, list[str]]:
 
 
 @pytest.mark.slow
-def test_the_data_docs_open_in_chromium_with_the_failed_check(lake, browser):
-    site = lake / "reports" / "data_docs"
+def test_the_data_docs_open_in_chromium_with_the_failed_check(validated_lake_folder, browser):
+    site = validated_lake_folder / "reports" / "data_docs"
     index, errors = open_page(browser, (site / "index.html").as_uri())
     # Every suite of the first day (7), of the second day's failed try (6: NYT stopped once its
     # cells failed) and of its second try (7).
@@ -356,81 +317,3 @@ def test_the_data_docs_open_in_chromium_with_the_failed_check(lake, browser):
     assert errors == []
     tab.close()
     assert "Succeeded" in second_try.read_text()
-
-
-# --- The dashboard's view and API ---------------------------------------------------------------
-
-
-def web_client() -> Any:
-    """The plugin's app, with Airflow's login check replaced by a test user."""
-    from fastapi.testclient import TestClient
-
-    app = web.create_app()
-    app.dependency_overrides[web.authorized] = lambda: "tester"
-    return TestClient(app)
-
-
-def test_the_api_serves_the_last_days_per_source(validated_lake, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_VAR_COVID19_RAW_ROOT", validated_lake)
-    first, second = VALIDATED_DAYS
-    client = web_client()
-
-    body = client.get("/api/v1/quality", params={"days": 7}).json()
-
-    assert (body["days"], body["data_docs"]) == (7, "data-docs/index.html")
-    assert [source["source"] for source in body["sources"]] == ["nyt", "jhu"]
-    nyt = body["sources"][0]["days"]
-    assert [result["day"] for result in nyt] == [str(second), str(first)]
-    assert (nyt[0]["success"], nyt[0]["try_number"]) == (True, 2)
-    [earlier] = nyt[0]["earlier_tries"]
-    assert earlier["success"] is False and "date='banana'" in earlier["summary"]
-    assert nyt[0]["closest"]["text"] == "largest jump 1.484 of 3 (date='2020-03-19')"
-    assert all(check["success"] for check in nyt[0]["checks"])
-    newest = client.get("/api/v1/quality", params={"days": 1}).json()["sources"][0]["days"]
-    assert [result["day"] for result in newest] == [str(second)]
-    assert client.get("/api/v1/quality", params={"days": 0}).status_code == 422
-
-
-def test_the_data_docs_route_serves_the_site_and_nothing_else(validated_lake, lake, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_VAR_COVID19_RAW_ROOT", validated_lake)
-    site = lake / "reports" / "data_docs"
-    client = web_client()
-
-    index = client.get("/data-docs/")
-    assert index.status_code == 200 and index.headers["content-type"].startswith("text/html")
-    assert "connect-src 'none'" in index.headers["content-security-policy"]
-    page = next(site.glob("validations/nyt_structure/*/*/*.html")).relative_to(site)
-    assert client.get(f"/data-docs/{page.as_posix()}").status_code == 200
-    css = client.get("/data-docs/static/vendor/bootstrap.min.css")
-    assert css.headers["content-type"].startswith("text/css")
-    for path in ("nothing.html", "static/../../quality/x.json", ".hidden", "static/"):
-        assert client.get(f"/data-docs/{path}").status_code == 404, path
-
-
-def test_a_person_without_a_session_is_sent_to_the_login_for_the_data_docs(monkeypatch):
-    import airflow.api_fastapi.app as airflow_app
-    from fastapi.testclient import TestClient
-
-    class AuthManager:
-        def get_url_login(self, next_url: str) -> str:
-            return f"/auth/login/?next={next_url}"
-
-    monkeypatch.setattr(airflow_app, "get_auth_manager", AuthManager)
-    anonymous = TestClient(web.create_app(), follow_redirects=False)
-    assert anonymous.get("/data-docs/index.html").status_code == 303
-    assert anonymous.get("/api/v1/quality").status_code == 401
-
-
-def test_the_static_report_shows_the_days_up_to_its_own(lake, warehouse: Warehouse, tmp_path):
-    shutil.copytree(lake, tmp_path / "lake")
-    root = f"file://{tmp_path}/lake/raw"
-    first, second = VALIDATED_DAYS
-    preload(warehouse.url, first)
-
-    report.write_report(first, root)
-
-    written = (tmp_path / "lake" / "reports" / str(first) / "us_daily.html").read_text()
-    section = written[written.index('<section id="quality">') :]
-    assert f'data-day="{first}"' in section and f'data-day="{second}"' not in section
-    assert f'href="file://{tmp_path}/lake/reports/data_docs/index.html"' in section
-    assert '<td class="pass" data-source="nyt" data-success="True">' in section

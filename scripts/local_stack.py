@@ -69,37 +69,23 @@ def launch_processes(record: dict[str, Any]) -> list[Any]:
 
 
 @dataclass
-class LocalAirflow:
-    """A running local Airflow and where its state lives."""
+class AirflowApi:
+    """An Airflow api-server on localhost, called as the UI calls it, with one login."""
 
     port: int
     password: str
-    state: Path
-    log_path: Path
-    launcher: subprocess.Popen  # in a process group of its own, as make runs it
-    warehouse_uri: str
-    _token: str | None = field(default=None, repr=False)
+    username: str = field(default="admin", kw_only=True)
+    _token: str | None = field(default=None, init=False, repr=False)
 
     @property
     def base_url(self) -> str:
         return f"http://localhost:{self.port}"
 
-    def record(self) -> dict[str, Any]:
-        """The launch's record (launch_guard.py): its launcher, guard and sessions."""
-        return read_record(record_path(self.state))
-
-    @property
-    def reports(self) -> Path:
-        """Where the report task writes (``covid19_raw_root`` defaults to state/lake/raw)."""
-        return self.state / "lake" / "reports"
-
     def token(self) -> str:
-        """A JWT for the admin, made once."""
+        """A JWT for the login, made once."""
         if self._token is None:
-            found = self.call(
-                "POST", "/auth/token", {"username": "admin", "password": self.password}, token=""
-            )
-            self._token = found["access_token"]
+            body = {"username": self.username, "password": self.password}
+            self._token = self.call("POST", "/auth/token", body, token="")["access_token"]
         return self._token
 
     def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
@@ -154,11 +140,32 @@ class LocalAirflow:
 
         return wait_for(f"the run for {day} to be {state}", reached, timeout_s, every_s=1)
 
+
+@dataclass
+class LocalAirflow(AirflowApi):
+    """A running local Airflow (``make run``'s launcher) and where its state lives."""
+
+    state: Path
+    log_path: Path
+    launcher: subprocess.Popen  # in a process group of its own, as make runs it
+    warehouse_uri: str
+
+    def record(self) -> dict[str, Any]:
+        """The launch's record (launch_guard.py): its launcher, guard and sessions."""
+        return read_record(record_path(self.state))
+
+    @property
+    def reports(self) -> Path:
+        """Where the report task writes (``covid19_raw_root`` defaults to state/lake/raw)."""
+        return self.state / "lake" / "reports"
+
     def warehouse(self, sql: str) -> list[tuple]:
+        """Run one statement in the warehouse and commit; its rows, if it returns any."""
         import psycopg
 
         with psycopg.connect(self.warehouse_uri) as connection:
-            return connection.execute(sql).fetchall()
+            cursor = connection.execute(sql)
+            return cursor.fetchall() if cursor.description else []
 
 
 def launcher_argv(state: Path, port: int, *args: str) -> list[str]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local_stack import LocalAirflow, wait_for
+from local_stack import wait_for
 
 from tests.conftest import REPO_ROOT
 
@@ -78,19 +78,6 @@ def docker_engine() -> Iterator[None]:
             daemon.kill()
             daemon.wait()
         Path(log.name).unlink(missing_ok=True)
-
-
-@dataclass
-class ComposeAirflow(LocalAirflow):
-    """The stack's api-server, published on localhost, with the compose file's login."""
-
-    username: str = "airflow"
-
-    def token(self) -> str:
-        if self._token is None:
-            body = {"username": self.username, "password": self.password}
-            self._token = self.call("POST", "/auth/token", body, token="")["access_token"]
-        return self._token
 
 
 @dataclass

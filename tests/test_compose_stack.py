@@ -31,13 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local_stack import free_port, wait_for
+from local_stack import AirflowApi, free_port, wait_for
 
 from covid19_common.names import DAG_ID, TASKS
 from tests.browser import record_errors, sign_in
 from tests.compose_stack import (
     STANDINS_BUILD,
-    ComposeAirflow,
     ComposeProject,
     docker,
     docker_engine,
@@ -68,7 +67,7 @@ RAW_BUCKET = "covid19-raw"
 @dataclass
 class Stack:
     compose: ComposeProject
-    airflow: ComposeAirflow
+    airflow: AirflowApi
     data: Path
     days: list[date]
     moto_port: int
@@ -133,9 +132,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             started = time.monotonic()
             compose.run("up", "--build", "--wait", "--wait-timeout", "600", "--detach")
             print(f"up --build --wait: {time.monotonic() - started:.0f} s", flush=True)
-            airflow = ComposeAirflow(
-                api_port, LOGIN[1], folder, compose.log_path, username=LOGIN[0]
-            )
+            airflow = AirflowApi(api_port, LOGIN[1], username=LOGIN[0])
             days = [today - timedelta(days=n) for n in range(DAYS, 0, -1)]
             yield Stack(compose, airflow, data, days, moto_port, [], started)
         finally:

@@ -192,12 +192,25 @@ def container_environment(
     return {**own, **opinionated, **exported, **deployment, **essential, **component}
 
 
+def configuration_option_variable(option: str) -> str:
+    """The environment variable MWAA sets for an Airflow configuration option of the
+    environment (Terraform's ``extra_airflow_configuration_options``): ``section.key``."""
+    section, dot, key = option.partition(".")
+    if not (dot and section.isidentifier() and key.isidentifier()) or option != option.lower():
+        raise ValueError(f"an Airflow configuration option is section.key, lower case: {option!r}")
+    return f"AIRFLOW__{section.upper()}__{key.upper()}"
+
+
 def deployment_settings(
-    warehouse_pg: Mapping[str, str], sample_base_url: str | None, environ: Mapping[str, str]
+    warehouse_pg: Mapping[str, str],
+    sample_base_url: str | None,
+    environ: Mapping[str, str],
+    configuration_options: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """What Terraform and Secrets Manager give the deployment on MWAA: the warehouse
     connection, the Variables (raw archive on S3, the sample sources when asked for), task logs
-    in S3 (CloudWatch on MWAA), and any AIRFLOW_VAR_*/AIRFLOW_CONN_* of ``environ``."""
+    in S3 (CloudWatch on MWAA), any AIRFLOW_VAR_*/AIRFLOW_CONN_* of ``environ``, and the
+    environment's Airflow configuration options."""
     warehouse = {
         "conn_type": "postgres",
         "host": warehouse_pg["host"],
@@ -220,6 +233,10 @@ def deployment_settings(
         (name, value)
         for name, value in environ.items()
         if name.startswith(("AIRFLOW_VAR_", "AIRFLOW_CONN_"))
+    )
+    settings.update(
+        (configuration_option_variable(option), value)
+        for option, value in (configuration_options or {}).items()
     )
     return settings
 
@@ -269,6 +286,7 @@ def prepare(
     sample_base_url: str | None,
     aws_endpoint: str | None,
     uv: str,
+    configuration_options: Mapping[str, str],
 ) -> list[Component]:
     """Build the bundle, lay out the containers, migrate, create the users; return every
     process to start, each with its container."""
@@ -302,7 +320,9 @@ def prepare(
     essential, opinionated = mwaa_settings(
         metadata_db=metadata_db, port=port, aws=aws, keys=persistent_keys(root / "keys.json")
     )
-    deployment = deployment_settings(warehouse_pg, sample_base_url, os.environ)
+    deployment = deployment_settings(
+        warehouse_pg, sample_base_url, os.environ, configuration_options
+    )
     environments = {
         c.name: container_environment(
             c,

@@ -117,6 +117,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=os.environ.get("UV") or (str(MAKE_UV) if MAKE_UV.is_file() else "uv"),
         help="mwaa profile: uv, to run pip and Terraform (default: $UV, make install's, PATH's)",
     )
+    parser.add_argument(
+        "--airflow-config-option",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="mwaa profile: an Airflow configuration option of the environment, as Terraform's "
+        "extra_airflow_configuration_options sets it (repeatable)",
+    )
     parser.add_argument("--ready-timeout", type=float, default=180)
     parser.add_argument(
         "--stop-timeout",
@@ -175,6 +183,7 @@ def launch_airflow(
         components = mwaa_profile.prepare(
             stack, state, url_params(metadata_uri), url_params(warehouse_uri), args.port,
             sample_url, args.aws_endpoint, args.uv,
+            dict(option.partition("=")[::2] for option in args.airflow_config_option),
         )  # fmt: skip
     else:
         env = airflow_environment(state, url_params(metadata_uri), args.port, sample_url)

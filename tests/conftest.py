@@ -177,6 +177,19 @@ class Warehouse:
             "ORDER BY id"
         )
 
+    def waiting_for_the_load_lock(self) -> list[int]:
+        """The backends waiting for the load's advisory lock: a load inside its transaction."""
+        from include.covid19_etl.load import ADVISORY_LOCK_KEY
+
+        # A bigint key: classid holds its high half, objid its low half, objsubid is 1.
+        found = self.query(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND objsubid = 1 AND (classid::bigint << 32 | objid::bigint) = %s "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            ADVISORY_LOCK_KEY,
+        )
+        return [pid for (pid,) in found]
+
 
 def sources_read(
     nyt: str = "n", jhu: str = "j", newest: date | None = date(2021, 3, 16)
@@ -473,6 +486,7 @@ def run_day(covid19_dag: Any) -> Callable[[str], Any]:
     return run
 
 
+UI_CLEAR_RUN = {"dry_run": False, "only_failed": False, "run_on_latest_version": False}
 UI_CLEAR_TASK = {  # the Clear dialog's defaults (only "Downstream" selected)
     "dry_run": False,
     "include_downstream": True,

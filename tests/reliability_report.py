@@ -20,6 +20,7 @@ MODULES = (
     "test_security.py",
     "test_recovery.py",
     "test_run_local.py",
+    "test_mwaa_profile.py",
 )
 
 
@@ -57,7 +58,9 @@ def write_report(rows: list[Row], path: Path, tests_failed: int) -> None:
         "the real pipeline (" + ", ".join(f"`tests/{module}`" for module in MODULES) + "):",
         "PostgreSQL, HTTP servers, SNS on the moto server, the DAG's own tasks through",
         "`dag.test()`, for recovery the real scheduler driven through the REST API, and for",
-        "`make run` its real launcher, killed and signalled as a terminal or the kernel does.",
+        "`make run` its real launcher, killed and signalled as a terminal or the kernel does;",
+        "for MWAA's own faults the MWAA profile (Celery on SQS, two workers), its containers",
+        "killed and replaced as ECS replaces them, its warehouse server restarted.",
         "",
         f"**{handled} of {len(rows)} cases handled as expected.**"
         + (f" **{unrecorded} more failed before recording a row.**" if unrecorded > 0 else ""),

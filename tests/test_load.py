@@ -110,16 +110,6 @@ def test_psycopg2_connections_work_too(warehouse):
     assert len(warehouse.us_daily()) == 3
 
 
-# The backends waiting for the load's advisory lock (a bigint key: classid holds its high half,
-# objid its low half, objsubid is 1).
-WAITING_FOR_THE_LOAD_LOCK = """
-SELECT pid FROM pg_locks
-WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1
-  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND (classid::bigint << 32 | objid::bigint) = %s
-"""
-
-
 def test_concurrent_loads_wait_for_each_other(warehouse):
     """A second load waits on the advisory lock (PostgreSQL lists it as not granted) until the
     first transaction ends, then finds the rows loaded."""
@@ -135,7 +125,7 @@ def test_concurrent_loads_wait_for_each_other(warehouse):
     try:
         waiting = wait_for(
             "the second load to wait on the lock",
-            lambda: warehouse.query(WAITING_FOR_THE_LOAD_LOCK, load.ADVISORY_LOCK_KEY),
+            warehouse.waiting_for_the_load_lock,
             timeout_s=30,
             every_s=0.05,
         )
@@ -144,7 +134,7 @@ def test_concurrent_loads_wait_for_each_other(warehouse):
         holder.rollback()
         holder.close()
     worker.join(timeout=30)
-    assert len(waiting) == 1 and waiting[0][0] != holder_pid
+    assert len(waiting) == 1 and waiting[0] != holder_pid
     assert results[0].unchanged == 3
 
 

@@ -18,7 +18,9 @@ Public role gets a 403 and an anonymous visitor the login page (screenshots: the
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import urllib.error
 import urllib.request
 import zipfile
@@ -28,27 +30,38 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
+from launch_guard import Pid, session_members, sessions
 from local_aws import AWS_CLIENT_ARGS
+from local_postgres import restart_server
 from local_stack import LocalAirflow, local_airflow, wait_for
 from mwaa_home import SCHEDULER, WEBSERVER, WORKERS
-from mwaa_profile import BUCKET
+from mwaa_profile import BUCKET, configuration_option_variable
 
 from covid19_common.names import DAG_ID, TASKS
 from include.covid19_etl.settings import retry_schedule
 from tests.browser import VIEWPORT, check_dashboard, record_errors, warehouse_totals
-from tests.conftest import Topic, Warehouse, clean_us_daily, create_topic
+from tests.conftest import UI_CLEAR_RUN, Topic, Warehouse, clean_us_daily, create_topic
+from tests.reliability_report import record
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.integration,
     pytest.mark.e2e,
     pytest.mark.mwaa_profile,
+    pytest.mark.reliability,
 ]
 
 CONTAINERS = (SCHEDULER, WEBSERVER, *WORKERS)
-RETRY_WINDOW_MINUTES = 90  # not the default (180): it can only come through startup.sh
+# Not the default (180): it can only come through startup.sh. Its first retry waits 10 s.
+RETRY_WINDOW_MINUTES = 30
 FORBIDDEN = f"Forbidden: cannot read DAG {DAG_ID}"
+# How long a task may go without a heartbeat before the scheduler fails its try: Airflow's and
+# MWAA's default is 300 s. An environment may change it (Terraform's
+# extra_airflow_configuration_options); 60 s keeps the lost-worker cases short. On the default,
+# those cases converge 240 s later than measured here.
+HEARTBEAT_TIMEOUT_S = 60
 
 
 @dataclass
@@ -86,7 +99,9 @@ def stack(moto_endpoint: str) -> Iterator[MwaaStack]:
         "COVID19_ETL_RETRY_WINDOW_MINUTES": str(RETRY_WINDOW_MINUTES),
         "AIRFLOW_VAR_COVID19_SNS_TOPIC_ARN": topic.arn,
     }
-    args = ("--profile", "mwaa", "--sources", "sample", "--aws-endpoint", moto_endpoint)
+    args = ("--profile", "mwaa", "--sources", "sample", "--aws-endpoint", moto_endpoint,
+            "--airflow-config-option",
+            f"scheduler.task_instance_heartbeat_timeout={HEARTBEAT_TIMEOUT_S}")  # fmt: skip
     with local_airflow(env, *args) as up:
 
         def finished() -> dict | None:
@@ -142,6 +157,16 @@ def test_every_component_imports_what_it_needs(stack: MwaaStack) -> None:
     plugins = {p["name"] for p in stack.airflow.get("/api/v2/plugins")["plugins"]}
     assert "covid19_dashboard" in plugins
     # On the workers, every task succeeding says the same (below).
+
+
+def test_configuration_options_become_the_variables_mwaa_sets() -> None:
+    assert (
+        configuration_option_variable("scheduler.task_instance_heartbeat_timeout")
+        == "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT"
+    )
+    for wrong in ("scheduler", "Scheduler.parsing_processes", "core.dags folder", ".x"):
+        with pytest.raises(ValueError, match=r"section\.key"):
+            configuration_option_variable(wrong)
 
 
 def test_the_startup_script_sets_what_the_dag_reads_at_parse_time(stack: MwaaStack) -> None:
@@ -262,3 +287,185 @@ def test_the_page_in_chromium_for_admin_public_and_anonymous(
     assert "/auth/login/" in anonymous.url
     assert anonymous.locator("#username").is_visible()
     assert errors == []
+
+
+# ---------------------------------------------------------------------------------------------
+# MWAA's own faults: a Celery worker lost mid-task (MWAA replaces and scales in workers), the
+# scheduler container restarted (every environment update), the warehouse rebooted during a
+# load (an RDS reboot or failover). Each case clears the day as the UI's Clear Run does, hits it
+# at a known point, and leaves it to converge with no human action.
+# ---------------------------------------------------------------------------------------------
+CONVERGED = "day succeeds with no human action; warehouse equals a clean run; one load recorded"
+FAULTS = "faults: MWAA profile"
+
+
+@dataclass
+class Fault:
+    """One fault on the cleared day: what it hit, and when."""
+
+    stack: MwaaStack
+    loads_before: int
+    task: str = ""
+    hit_try: int = 0
+    at: datetime | None = None
+
+    def hit(self, task: str, ti: dict[str, Any]) -> None:
+        self.task, self.hit_try, self.at = task, ti["try_number"], datetime.now(UTC)
+
+    def outcome(self) -> tuple[str, str]:
+        """(observed, measured) once the run has ended after the fault."""
+        stack = self.stack
+
+        def ended() -> dict | None:
+            run = stack.airflow.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{stack.run_id}")
+            return run if run["state"] in ("success", "failed") else None
+
+        run = wait_for("the cleared day to end", ended, timeout_s=600, every_s=1)
+        assert self.at is not None
+        seconds = (datetime.fromisoformat(run["end_date"]) - self.at).total_seconds()
+        warehouse = Warehouse(stack.airflow.warehouse_uri)
+        loads = len(warehouse.etl_runs()) - self.loads_before
+        observed = "; ".join(
+            [
+                "day succeeds with no human action" if run["state"] == "success" else "day failed",
+                "warehouse equals a clean run"
+                if warehouse.us_daily() == clean_us_daily(stack.day)
+                else "warehouse differs from a clean run",
+                "one load recorded" if loads == 1 else f"{loads} loads recorded",
+            ]
+        )
+        tries = stack.airflow.get(
+            f"/api/v2/dags/{DAG_ID}/dagRuns/{stack.run_id}/taskInstances/{self.task}/tries"
+        )["task_instances"]
+        states = {t["try_number"]: t["state"] for t in tries}
+        final = task_instances(stack)[self.task]["try_number"]
+        measured = (
+            f"{seconds:.0f} s from the fault to the day's success; {self.task} try "
+            f"{self.hit_try} {states.get(self.hit_try)}, succeeded on try {final}"
+        )
+        return observed, measured
+
+
+def cleared(stack: MwaaStack) -> Fault:
+    """The day cleared, as the UI's Clear Run does."""
+    fault = Fault(stack, len(Warehouse(stack.airflow.warehouse_uri).etl_runs()))
+    stack.airflow.call("POST", f"/api/v2/dags/{DAG_ID}/dagRuns/{stack.run_id}/clear", UI_CLEAR_RUN)
+    return fault
+
+
+def running(stack: MwaaStack, task: str) -> dict[str, Any]:
+    """The task's try, once a worker runs it."""
+
+    def found() -> dict | None:
+        ti = task_instances(stack)[task]
+        return ti if ti["state"] == "running" and ti["pid"] else None
+
+    return wait_for(f"{task} to run", found, timeout_s=300, every_s=0.2)
+
+
+def container_of(stack: MwaaStack, pid: int) -> str:
+    """The container whose processes include ``pid``: each component runs in a session."""
+    components = stack.airflow.record()["components"].values()
+    [container] = {c["container"] for c in components if c["session"]["pid"] == os.getsid(pid)}
+    return container
+
+
+def kill_container(stack: MwaaStack, container: str) -> None:
+    """SIGKILL every process of ``container``, as a lost instance ends; wait until the launcher
+    has replaced it, as ECS does."""
+    before = sessions(stack.airflow.record(), container)
+    for leader in before.values():
+        for process in session_members(leader):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+
+    def replaced() -> bool:
+        after = sessions(stack.airflow.record(), container)
+        return after.keys() == before.keys() and all(
+            leader not in before.values() and Pid.running(leader) for leader in after.values()
+        )
+
+    wait_for(f"{container} to be replaced", replaced, timeout_s=120, every_s=0.5)
+
+
+@contextlib.contextmanager
+def load_held(stack: MwaaStack) -> Iterator[int]:
+    """The day's load inside its transaction, waiting on its advisory lock, which is held here
+    until the block ends: yields the load's backend pid."""
+    import psycopg
+
+    from include.covid19_etl.load import ADVISORY_LOCK_KEY
+
+    warehouse = Warehouse(stack.airflow.warehouse_uri)
+    holder = psycopg.connect(warehouse.url, autocommit=True)
+    try:
+        holder.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
+        waiting = wait_for(
+            "the load to wait on its lock", warehouse.waiting_for_the_load_lock, 300, every_s=0.5
+        )
+        yield waiting[0]
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            holder.close()  # releases the lock, unless a restart ended the session first
+
+
+def test_a_worker_killed_during_validate_is_replaced_and_the_day_converges(
+    stack: MwaaStack,
+) -> None:
+    fault = cleared(stack)
+    ti = running(stack, "validate")
+    worker = container_of(stack, ti["pid"])
+    assert worker in WORKERS
+    fault.hit("validate", ti)
+    kill_container(stack, worker)
+    observed, measured = fault.outcome()
+    record(FAULTS, "a Celery worker killed during validate", CONVERGED, observed, measured)
+
+
+def test_a_worker_killed_during_load_commits_nothing_and_the_day_converges(
+    stack: MwaaStack,
+) -> None:
+    fault = cleared(stack)
+    with load_held(stack):
+        ti = running(stack, "load")
+        worker = container_of(stack, ti["pid"])
+        assert worker in WORKERS
+        fault.hit("load", ti)
+        kill_container(stack, worker)
+    observed, measured = fault.outcome()
+    record(
+        FAULTS, "a Celery worker killed during load, inside its transaction", CONVERGED,
+        observed, measured,
+    )  # fmt: skip
+
+
+def test_the_scheduler_container_restarted_mid_run_and_the_day_converges(
+    stack: MwaaStack,
+) -> None:
+    fault = cleared(stack)
+    with load_held(stack):
+        fault.hit("load", running(stack, "load"))
+        kill_container(stack, SCHEDULER)
+
+        def scheduler_healthy() -> bool:
+            health = stack.airflow.get("/api/v2/monitor/health")
+            return health["scheduler"]["status"] == "healthy"
+
+        wait_for("the new scheduler to be healthy", scheduler_healthy, timeout_s=180)
+    observed, measured = fault.outcome()
+    record(
+        FAULTS, "the scheduler container killed and restarted while load runs", CONVERGED,
+        observed, measured,
+    )  # fmt: skip
+
+
+def test_the_warehouse_restarted_during_load_and_the_day_converges(stack: MwaaStack) -> None:
+    fault = cleared(stack)
+    with load_held(stack):
+        fault.hit("load", running(stack, "load"))
+        restart_server(stack.airflow.state / "warehouse")  # ends every session, the load's too
+    observed, measured = fault.outcome()
+    record(
+        FAULTS, "the warehouse's PostgreSQL restarted during load", CONVERGED,
+        observed, measured,
+    )  # fmt: skip

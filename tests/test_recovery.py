@@ -46,6 +46,7 @@ from tests.conftest import (
     FAILED_AT_VALIDATE,
     NYT_2021,
     REPO_ROOT,
+    UI_CLEAR_RUN,
     UI_CLEAR_TASK,
     Topic,
     Warehouse,
@@ -71,7 +72,6 @@ LATE_AFTER_START = timedelta(seconds=20)
 WATCHDOG = "/api/v2/dags/covid19_etl_watchdog"
 # How long a recovered day may take, from the fix to success: its six tasks, a few seconds each.
 RECOVERY_LIMIT_S = 240.0
-UI_CLEAR_RUN = {"dry_run": False, "only_failed": False, "run_on_latest_version": False}
 RECOVERED = "day succeeds; warehouse equals a clean run"
 
 

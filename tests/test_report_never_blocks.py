@@ -45,7 +45,10 @@ class Stack:
     days: list[date]
 
     def states(self, day: date) -> dict[str, str | None]:
-        run = self.airflow.day_runs(DAG_ID)[day]
+        """The day's task states; none before the scheduler has created its run."""
+        run = self.airflow.day_runs(DAG_ID).get(day)
+        if run is None:
+            return {}
         return {task: ti["state"] for task, ti in self.airflow.task_instances(DAG_ID, run).items()}
 
     def loaded(self, day: date) -> bool:

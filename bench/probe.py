@@ -30,20 +30,20 @@ from typing import Any
 
 # What each step imports lazily inside run(), imported first so that import and work show apart.
 TASK_IMPORTS = {
-    "extract": ["requests", "include.covid19_etl.extract", "include.covid19_etl.storage"],
+    "extract": ["requests", "include.covid19_etl.extract", "covid19_common.storage"],
     "validate": [
         "pandas",
         "great_expectations",
         "great_expectations.expectations",
         "include.covid19_etl.validate",
-        "include.covid19_etl.storage",
+        "covid19_common.storage",
     ],
-    "transform": ["pandas", "include.covid19_etl.transform", "include.covid19_etl.storage"],
+    "transform": ["pandas", "include.covid19_etl.transform", "covid19_common.storage"],
     "load": [
         "psycopg",
         "airflow.providers.postgres.hooks.postgres",
         "include.covid19_etl.load",
-        "include.covid19_etl.storage",
+        "covid19_common.storage",
     ],
 }
 

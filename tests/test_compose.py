@@ -543,7 +543,8 @@ def _compose_aws_env(endpoint_url: str) -> dict[str, str]:
 def test_init_creates_the_topic_queue_and_bucket_the_dag_is_told_to_use(
     moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from include.covid19_etl import messages, storage
+    from covid19_common import storage
+    from include.covid19_etl import messages
 
     init = init_stack()
     env = _compose_aws_env(moto_endpoint)

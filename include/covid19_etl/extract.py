@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from covid19_common.storage import write_bytes
 from include.covid19_etl import settings as cfg
 from include.covid19_etl.sources import SOURCES
-from include.covid19_etl.storage import write_bytes
 
 log = logging.getLogger(__name__)
 

@@ -220,8 +220,8 @@ def upsert(
 
 def run(staged: dict[str, Any], run: RunFacts) -> dict[str, Any]:
     """The ``load`` task: read the staged CSV and upsert it, as the run ``run``."""
+    from covid19_common.storage import read_bytes
     from covid19_common.warehouse import connection
-    from include.covid19_etl.storage import read_bytes
 
     opened = connection()
     try:

@@ -21,7 +21,7 @@ HTML_CONTENT_TYPE = "text/html; charset=utf-8"
 
 def report_urls(raw_root: str, as_of: date) -> tuple[str, str]:
     """``(<reports>/<as_of>/us_daily.html, <reports>/latest.html)`` beside ``raw_root``."""
-    from include.covid19_etl.storage import sibling_url
+    from covid19_common.storage import sibling_url
 
     reports = sibling_url(raw_root, "reports")
     return f"{reports}/{as_of.isoformat()}/{REPORT_NAME}", f"{reports}/{LATEST_NAME}"
@@ -30,7 +30,7 @@ def report_urls(raw_root: str, as_of: date) -> tuple[str, str]:
 def write_html(url: str, data: bytes, cache_control: str) -> str:
     """Write an HTML file; on S3 with its Content-Type, so a shared link displays, not
     downloads."""
-    from include.covid19_etl.storage import is_local, storage_path, write_bytes
+    from covid19_common.storage import is_local, storage_path, write_bytes
 
     if is_local(url):
         return write_bytes(url, data)

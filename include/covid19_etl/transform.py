@@ -74,8 +74,8 @@ def run(validated: dict[str, dict[str, Any]], as_of: date, raw_root: str) -> dic
     returns its URL and facts (with the checksum and newest date of each file it came from),
     never the frame.
     """
+    from covid19_common.storage import read_bytes, sibling_url, write_bytes
     from include.covid19_etl.sources import read_text_table
-    from include.covid19_etl.storage import read_bytes, sibling_url, write_bytes
 
     frame = us_daily(
         read_text_table(read_bytes(validated["nyt"]["url"])),

@@ -267,9 +267,9 @@ def run(raw: dict[str, dict[str, Any]], facts: RunFacts, raw_root: str) -> dict[
     """
     from airflow.sdk.exceptions import AirflowFailException
 
+    from covid19_common.storage import read_bytes
     from covid19_common.warehouse import newest_loaded_date
     from include.covid19_etl.quality import record
-    from include.covid19_etl.storage import read_bytes
 
     warehouse_newest = newest_loaded_date()
     failures: list[ValidationFailed] = []

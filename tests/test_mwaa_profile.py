@@ -32,7 +32,7 @@ from typing import Any
 
 import psutil
 import pytest
-from launch_guard import Pid, session_members, sessions
+from launch_guard import session_members, sessions
 from local_aws import AWS_CLIENT_ARGS
 from local_postgres import restart_server
 from local_stack import LocalAirflow, local_airflow, wait_for
@@ -382,10 +382,19 @@ def kill_container(stack: MwaaStack, container: str) -> None:
     def replaced() -> bool:
         after = sessions(stack.airflow.record(), container)
         return after.keys() == before.keys() and all(
-            leader not in before.values() and Pid.running(leader) for leader in after.values()
+            leader not in before.values() and leader.running() for leader in after.values()
         )
 
     wait_for(f"{container} to be replaced", replaced, timeout_s=120, every_s=0.5)
+
+
+def kill_the_worker_running(fault: Fault, task: str) -> None:
+    """Kill the Celery worker container that runs ``task``'s try, once it runs."""
+    ti = running(fault.stack, task)
+    worker = container_of(fault.stack, ti["pid"])
+    assert worker in WORKERS
+    fault.hit(task, ti)
+    kill_container(fault.stack, worker)
 
 
 @contextlib.contextmanager
@@ -413,11 +422,7 @@ def test_a_worker_killed_during_validate_is_replaced_and_the_day_converges(
     stack: MwaaStack,
 ) -> None:
     fault = cleared(stack)
-    ti = running(stack, "validate")
-    worker = container_of(stack, ti["pid"])
-    assert worker in WORKERS
-    fault.hit("validate", ti)
-    kill_container(stack, worker)
+    kill_the_worker_running(fault, "validate")
     observed, measured = fault.outcome()
     record(FAULTS, "a Celery worker killed during validate", CONVERGED, observed, measured)
 
@@ -427,11 +432,7 @@ def test_a_worker_killed_during_load_commits_nothing_and_the_day_converges(
 ) -> None:
     fault = cleared(stack)
     with load_held(stack):
-        ti = running(stack, "load")
-        worker = container_of(stack, ti["pid"])
-        assert worker in WORKERS
-        fault.hit("load", ti)
-        kill_container(stack, worker)
+        kill_the_worker_running(fault, "load")
     observed, measured = fault.outcome()
     record(
         FAULTS, "a Celery worker killed during load, inside its transaction", CONVERGED,

@@ -86,6 +86,20 @@ def airflow_environment(
     return env
 
 
+def configuration_option(text: str) -> tuple[str, str]:
+    """``section.key=value`` of ``--airflow-config-option``, refused before anything starts."""
+    from mwaa_profile import configuration_option_variable
+
+    option, equals, value = text.partition("=")
+    try:
+        configuration_option_variable(option)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if not equals:
+        raise argparse.ArgumentTypeError(f"{text!r} has no value: section.key=value")
+    return option, value
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -121,6 +135,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--airflow-config-option",
         action="append",
         default=[],
+        type=configuration_option,
         metavar="SECTION.KEY=VALUE",
         help="mwaa profile: an Airflow configuration option of the environment, as Terraform's "
         "extra_airflow_configuration_options sets it (repeatable)",
@@ -183,7 +198,7 @@ def launch_airflow(
         components = mwaa_profile.prepare(
             stack, state, url_params(metadata_uri), url_params(warehouse_uri), args.port,
             sample_url, args.aws_endpoint, args.uv,
-            dict(option.partition("=")[::2] for option in args.airflow_config_option),
+            dict(args.airflow_config_option),
         )  # fmt: skip
     else:
         env = airflow_environment(state, url_params(metadata_uri), args.port, sample_url)

@@ -99,8 +99,9 @@ WORKERS ?= 3
 # then the slow modules) is kept instead, so the longest start first.
 PARALLEL := -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 
+# The slowest tests are listed at the end: where CI's time goes.
 test: install lint browser docker
-	$(PY) -m pytest $(PARALLEL)
+	$(PY) -m pytest $(PARALLEL) --durations=25
 
 test-fast: install
 	$(PY) -m pytest $(PARALLEL) -m "not slow and not e2e and not reliability"

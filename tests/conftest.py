@@ -577,9 +577,15 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Chromium through Playwright: ``$CHROMIUM``, else Debian's ``/usr/bin/chromium``."""
+    """Chromium through Playwright: ``$CHROMIUM``, else Debian's ``/usr/bin/chromium``.
+
+    One per module: Playwright's sync API keeps an asyncio loop running in the test thread
+    while it lives, where ``asyncio.run`` fails, and Airflow's S3 filesystem for
+    ObjectStoragePath calls it to find the connection's credentials. Kept for the whole session,
+    the loop made later modules of the same worker write to S3 anonymously (NoCredentialsError).
+    """
     from playwright.sync_api import sync_playwright
 
     from tests.browser import CHROMIUM_FLAGS

@@ -12,6 +12,8 @@ import json
 import os
 import shutil
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -487,7 +489,7 @@ def run_day(covid19_dag: Any) -> Callable[[str], Any]:
 
 
 UI_CLEAR_RUN = {"dry_run": False, "only_failed": False, "run_on_latest_version": False}
-UI_CLEAR_TASK = {  # the Clear dialog's defaults (only "Downstream" selected)
+_UI_CLEAR_TASK = {  # the Clear dialog's defaults (only "Downstream" selected)
     "dry_run": False,
     "include_downstream": True,
     "include_future": False,
@@ -497,6 +499,50 @@ UI_CLEAR_TASK = {  # the Clear dialog's defaults (only "Downstream" selected)
     "run_on_latest_version": False,
     "prevent_running_task": True,
 }
+
+
+def ui_clear_task(airflow: Any, run: dict, task: str, dag_id: str = "covid19_etl") -> None:
+    """Clear ``task`` of ``run`` as the UI's Clear button does, with the dialog's defaults."""
+    airflow.call(
+        "POST",
+        f"/api/v2/dags/{dag_id}/clearTaskInstances",
+        {**_UI_CLEAR_TASK, "dag_run_id": run["dag_run_id"], "task_ids": [[task, -1]]},
+    )
+
+
+class ScriptedNyt:
+    """A NYT endpoint for the local HTTP server: malformed (a ``banana`` count on 2021-03-05),
+    or down for ``down_for_s`` from its first request, until fixed; after a fix, one good
+    download, then what ``fix`` said."""
+
+    def __init__(self, down_for_s: float = 60.0) -> None:
+        self.good = NYT_2021.read_bytes()
+        self.malformed = self.good.replace(b"2021-03-05,", b"2021-03-05,banana", 1)
+        self.down_for_s = down_for_s
+        self.lock = threading.Lock()
+        self.failure: str | None = "malformed"
+        self.good_left = 0
+        self.down_until: float | None = None
+
+    def __call__(self, request: Any) -> Any:
+        from werkzeug import Response
+
+        with self.lock:
+            if self.good_left:
+                self.good_left -= 1
+                return Response(self.good, content_type="text/csv")
+            if self.failure == "malformed":
+                return Response(self.malformed, content_type="text/csv")
+            if self.failure == "down":
+                self.down_until = self.down_until or time.monotonic() + self.down_for_s
+                if time.monotonic() < self.down_until:
+                    return Response("upstream unavailable", status=503)
+            return Response(self.good, content_type="text/csv")
+
+    def fix(self, then: str | None) -> None:
+        """The upstream is fixed for the failed day's download; ``then`` breaks the next one."""
+        with self.lock:
+            self.good_left, self.failure = 1, then
 
 
 # --- Validated days: what the validate task keeps beside the raw archive --------------------

@@ -42,8 +42,14 @@ from tests.compose_stack import (
     docker_engine,
     load_script,
 )
-from tests.conftest import FAILED_AT_VALIDATE, JHU_2021, NYT_2021, UI_CLEAR_TASK, clean_us_daily
-from tests.test_recovery import ScriptedNyt, Timeline
+from tests.conftest import (
+    FAILED_AT_VALIDATE,
+    JHU_2021,
+    NYT_2021,
+    ScriptedNyt,
+    clean_us_daily,
+    ui_clear_task,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.e2e, pytest.mark.compose]
 
@@ -78,10 +84,14 @@ class Stack:
         """A figure for docs/compose.md, printed (speed is measured, never asserted here)."""
         print(f"{what}: {time.monotonic() - self.started:.0f} s after `up` began", flush=True)
 
-    # The recovery timeline's views of the DAG's runs, through this stack's api-server.
-    runs = Timeline.runs
-    tasks = Timeline.tasks
-    wait_for_run = Timeline.wait_for_run
+    def runs(self) -> dict[date, dict]:
+        return self.airflow.day_runs(DAG_ID)
+
+    def tasks(self, run: dict) -> dict[str, dict]:
+        return self.airflow.task_instances(DAG_ID, run)
+
+    def wait_for_run(self, day: date, state: str) -> dict:
+        return self.airflow.wait_for_run(DAG_ID, day, state)
 
     def messages(self) -> list[tuple[str, str]]:
         """Everything published so far (the queue hands each message out once)."""
@@ -105,7 +115,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data = folder / "data"
     (data / "nyt").mkdir(parents=True)
     (data / "jhu").mkdir()
-    (data / "nyt" / "us.csv").write_bytes(ScriptedNyt().malformed)  # as the recovery test's
+    (data / "nyt" / "us.csv").write_bytes(ScriptedNyt().malformed)
     (data / "jhu" / "combined.csv").write_bytes(JHU_2021.read_bytes())
     data.chmod(0o755)
 
@@ -194,11 +204,7 @@ def test_the_fix_and_clear_make_both_days_green_in_order(stack: Stack) -> None:
     (stack.data / "nyt" / "us.csv").write_bytes(NYT_2021.read_bytes())  # the upstream is fixed
     stack.say("the source fixed, the failed task cleared")
     failed = stack.runs()[first]
-    stack.airflow.call(
-        "POST",
-        f"{DAG}/clearTaskInstances",
-        {**UI_CLEAR_TASK, "dag_run_id": failed["dag_run_id"], "task_ids": [["validate", -1]]},
-    )
+    ui_clear_task(stack.airflow, failed, "validate")
     stack.wait_for_run(first, "success")
     stack.wait_for_run(second, "success")
     stack.say("both days green")

@@ -24,12 +24,13 @@ from local_stack import LocalAirflow, local_airflow, wait_for
 from tests.browser import VIEWPORT, record_errors, sign_in
 from tests.conftest import (
     FAILED_AT_VALIDATE,
+    ScriptedNyt,
     Topic,
     aws_environment,
     create_topic,
     served_sources,
+    ui_clear_task,
 )
-from tests.test_recovery import UI_CLEAR_TASK, ScriptedNyt
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.e2e]
 
@@ -126,11 +127,7 @@ def test_the_recovered_day_shows_both_tries_without_a_task_log(
     first, second = (day.isoformat() for day in story.days)
     run = story.run(story.days[0], "failed")
     story.nyt.fix(then=None)
-    story.airflow.call(
-        "POST",
-        f"{DAG}/clearTaskInstances",
-        {**UI_CLEAR_TASK, "dag_run_id": run["dag_run_id"], "task_ids": [["validate", -1]]},
-    )
+    ui_clear_task(story.airflow, run, "validate")
     story.run(story.days[0], "success")
     story.run(story.days[1], "success")
     successes = [m for m in story.topic.messages() if "rows updated" in m["Subject"]]

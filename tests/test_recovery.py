@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 import time
 import urllib.error
 from collections.abc import Callable, Iterator
@@ -38,22 +37,21 @@ from typing import Any
 
 import pytest
 from local_stack import LocalAirflow, local_airflow, wait_for
-from werkzeug import Request, Response
 
 from covid19_common.names import DAG_ID, TASKS
 from tests.browser import record_errors, sign_in
 from tests.conftest import (
     FAILED_AT_VALIDATE,
-    NYT_2021,
     REPO_ROOT,
     UI_CLEAR_RUN,
-    UI_CLEAR_TASK,
+    ScriptedNyt,
     Topic,
     Warehouse,
     aws_environment,
     clean_us_daily,
     create_topic,
     served_sources,
+    ui_clear_task,
 )
 from tests.reliability_report import record
 
@@ -73,36 +71,6 @@ WATCHDOG = "/api/v2/dags/covid19_etl_watchdog"
 # How long a recovered day may take, from the fix to success: its six tasks, a few seconds each.
 RECOVERY_LIMIT_S = 240.0
 RECOVERED = "day succeeds; warehouse equals a clean run"
-
-
-class ScriptedNyt:
-    """The NYT endpoint: malformed, or down, until fixed; after a fix, one good download."""
-
-    def __init__(self) -> None:
-        self.good = NYT_2021.read_bytes()
-        self.malformed = self.good.replace(b"2021-03-05,", b"2021-03-05,banana", 1)
-        self.lock = threading.Lock()
-        self.failure: str | None = "malformed"
-        self.good_left = 0
-        self.down_until: float | None = None
-
-    def __call__(self, request: Request) -> Response:
-        with self.lock:
-            if self.good_left:
-                self.good_left -= 1
-                return Response(self.good, content_type="text/csv")
-            if self.failure == "malformed":
-                return Response(self.malformed, content_type="text/csv")
-            if self.failure == "down":
-                self.down_until = self.down_until or time.monotonic() + SOURCE_DOWN_S
-                if time.monotonic() < self.down_until:
-                    return Response("upstream unavailable", status=503)
-            return Response(self.good, content_type="text/csv")
-
-    def fix(self, then: str | None) -> None:
-        """The upstream is fixed for the failed day's download; ``then`` breaks the next one."""
-        with self.lock:
-            self.good_left, self.failure = 1, then
 
 
 @dataclass
@@ -227,11 +195,7 @@ class Timeline:
         self.airflow.call("PATCH", DAG, {"is_paused": False})
 
     def clear_failed_task(self, run: dict) -> None:
-        self.airflow.call(
-            "POST",
-            f"{DAG}/clearTaskInstances",
-            {**UI_CLEAR_TASK, "dag_run_id": run["dag_run_id"], "task_ids": [["validate", -1]]},
-        )
+        ui_clear_task(self.airflow, run, "validate")
 
     def clear_run(self, run: dict) -> None:
         self.airflow.call("POST", f"{DAG}/dagRuns/{run['dag_run_id']}/clear", UI_CLEAR_RUN)
@@ -261,7 +225,7 @@ def landing_deadline_due_at(moment: datetime) -> str:
 
 @pytest.fixture(scope="module")
 def timeline(moto_endpoint: str) -> Iterator[Timeline]:
-    source = ScriptedNyt()
+    source = ScriptedNyt(SOURCE_DOWN_S)
     started = datetime.now(UTC)
     today = started.date()
     topic = create_topic(moto_endpoint, "covid19-etl-recovery")

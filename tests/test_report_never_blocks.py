@@ -27,7 +27,7 @@ import pytest
 from local_stack import LocalAirflow, local_airflow, wait_for
 
 from covid19_common.names import DAG_ID
-from tests.conftest import UI_CLEAR_TASK, Topic, aws_environment, create_topic
+from tests.conftest import Topic, aws_environment, create_topic, ui_clear_task
 from tests.reliability_report import record
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.e2e, pytest.mark.reliability]
@@ -154,11 +154,7 @@ def test_clearing_the_failed_report_after_the_fix_writes_every_report(stack):
     second = stack.days[1]
     (stack.reports / second.isoformat() / "us_daily.html").unlink()  # the fix
     run = stack.airflow.day_runs(DAG_ID)[second]
-    stack.airflow.call(
-        "POST",
-        f"{DAG}/clearTaskInstances",
-        {**UI_CLEAR_TASK, "dag_run_id": run["dag_run_id"], "task_ids": [["report", -1]]},
-    )
+    ui_clear_task(stack.airflow, run, "report")
     for day in stack.days[1:]:
         stack.airflow.wait_for_run(DAG_ID, day, "success", timeout_s=300)
     written = [

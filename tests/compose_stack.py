@@ -30,6 +30,9 @@ from tests.conftest import REPO_ROOT
 COMPOSE_FILES = [REPO_ROOT / "docker-compose.yaml", REPO_ROOT / "tests" / "compose-data.yaml"]
 PINNED_COMPOSE = REPO_ROOT / ".tools" / "docker" / "cli-plugins" / "docker-compose"
 STANDINS_BUILD = REPO_ROOT / "docker" / "standins" / "build.py"
+# No docker or compose command may wait for ever on an engine that stopped answering: `up
+# --build` builds the project's image (about 2 minutes warm) and waits up to its --wait-timeout.
+COMMAND_TIMEOUT_S = 1200
 
 
 def load_script(path: Path) -> Any:
@@ -44,12 +47,15 @@ def load_script(path: Path) -> Any:
 
 def docker(*args: str) -> str:
     return subprocess.run(
-        ["docker", *args], check=True, capture_output=True, text=True
+        ["docker", *args], check=True, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S
     ).stdout.strip()
 
 
 def engine_answers() -> bool:
-    found = subprocess.run(["docker", "info"], capture_output=True)
+    try:
+        found = subprocess.run(["docker", "info"], capture_output=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return False
     return found.returncode == 0
 
 
@@ -97,14 +103,22 @@ class ComposeProject:
         with self.log_path.open("a") as log:
             log.write(f"$ docker compose {' '.join(args)}\n")
             log.flush()
-            result = subprocess.run(
-                [*self.command, *args],
-                cwd=REPO_ROOT,
-                env={**os.environ, **self.env},
-                stdout=subprocess.PIPE,
-                stderr=log,  # progress, as it happens: kept even if the run is interrupted
-                text=True,
-            )
+            try:
+                result = subprocess.run(
+                    [*self.command, *args],
+                    cwd=REPO_ROOT,
+                    env={**os.environ, **self.env},
+                    stdout=subprocess.PIPE,
+                    stderr=log,  # progress, as it happens: kept even if the run is interrupted
+                    text=True,
+                    timeout=COMMAND_TIMEOUT_S,
+                )
+            except subprocess.TimeoutExpired:
+                tail = self.log_path.read_text()[-6000:]
+                raise AssertionError(
+                    f"docker compose {' '.join(args)} still running after "
+                    f"{COMMAND_TIMEOUT_S} s:\n{tail}"
+                ) from None
             log.write(result.stdout + "\n")
         if check and result.returncode:
             tail = self.log_path.read_text()[-6000:]

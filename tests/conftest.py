@@ -8,6 +8,7 @@ import time, before any test module imports Airflow.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import json
 import os
 import shutil
@@ -69,6 +70,52 @@ os.environ.update(
 
 # Whether this run holds every case of the reliability report (tests/reliability_report.py).
 _REPORT_COMPLETE = pytest.StashKey[bool]()
+# The process's stderr, as it was before pytest captured it: an xdist worker's reaches the run's.
+_STDERR_FD = pytest.StashKey[int]()
+_DEADLINE = pytest.StashKey[float]()  # a test's, by time.monotonic()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_STDERR_FD] = os.dup(2)
+
+
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool:
+    """A test past its limit (``timeout`` in pyproject.toml, or its mark) writes every thread's
+    stack to the run's stderr and ends its process: xdist reports that test as crashed and goes
+    on with a new worker. pytest-timeout's own timers fall short here: an Airflow task's
+    execution_timeout cancels the SIGALRM one, and the thread one writes its stacks where an xdist
+    worker's terminal output goes, which is nowhere."""
+    item.stash[_DEADLINE] = time.monotonic() + settings.timeout
+    _dump_stacks_and_exit_at(item.stash[_DEADLINE], item.config)
+    return True
+
+
+def pytest_timeout_cancel_timer(item: pytest.Item) -> bool:
+    faulthandler.cancel_dump_traceback_later()
+    return True
+
+
+def pytest_exception_interact(node: pytest.Item | pytest.Collector) -> None:
+    """pytest and pytest-timeout stop the timer when a test raises (for a debugger); what
+    follows, a fixture's teardown say, must not hang either (``--timeout=0`` to debug)."""
+    if _DEADLINE in node.stash:
+        _dump_stacks_and_exit_at(node.stash[_DEADLINE], node.config)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[object]:
+    try:
+        return (yield)
+    finally:
+        if item.stash.get(_DEADLINE, None) is not None:
+            del item.stash[_DEADLINE]
+            faulthandler.cancel_dump_traceback_later()
+
+
+def _dump_stacks_and_exit_at(deadline: float, config: pytest.Config) -> None:
+    faulthandler.dump_traceback_later(
+        max(deadline - time.monotonic(), 1.0), exit=True, file=config.stash[_STDERR_FD]
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -21,7 +21,13 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.mwaa_profile]
+# The smoke run is one fixture: about 7 minutes here, more beside other suites.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.integration,
+    pytest.mark.mwaa_profile,
+    pytest.mark.timeout(1800),
+]
 CHAIN = ["extract", "validate", "transform", "load", "notify"]
 
 
@@ -48,7 +54,7 @@ def smoke(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory) ->
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        timeout=2400,
+        timeout=1500,
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]

@@ -51,7 +51,14 @@ from tests.conftest import (
     ui_clear_task,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.e2e, pytest.mark.compose]
+# The first test's fixture builds the stand-in images when this machine has none (about 7 min).
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.integration,
+    pytest.mark.e2e,
+    pytest.mark.compose,
+    pytest.mark.timeout(1800),
+]
 
 PROJECT = "covid19-etl-test"
 DAG = f"/api/v2/dags/{DAG_ID}"

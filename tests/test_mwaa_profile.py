@@ -192,10 +192,14 @@ def test_the_scheduled_day_loads_the_rows_of_a_clean_load(stack: MwaaStack) -> N
 def test_tasks_alternate_between_workers_that_share_only_s3_and_xcom(stack: MwaaStack) -> None:
     tis = task_instances(stack)
     assert {task: ti["state"] for task, ti in tis.items()} == dict.fromkeys(TASKS, "success")
-    # The worker that ran a task is the one whose own logs folder holds its log.
+    # The worker that ran a task's last try is the one whose own logs folder holds its log (a
+    # loaded machine may have retried one).
     ran_on = {}
-    for task in tis:
-        log = f"logs/dag_id={DAG_ID}/run_id={stack.run_id}/task_id={task}/attempt=1.log"
+    for task, ti in tis.items():
+        log = (
+            f"logs/dag_id={DAG_ID}/run_id={stack.run_id}/task_id={task}/"
+            f"attempt={ti['try_number']}.log"
+        )
         [ran_on[task]] = [w for w in WORKERS if (stack.containers / w / log).is_file()]
     for task in TASKS:
         downstream = stack.airflow.get(f"/api/v2/dags/{DAG_ID}/tasks/{task}")["downstream_task_ids"]
@@ -207,7 +211,10 @@ def test_tasks_alternate_between_workers_that_share_only_s3_and_xcom(stack: Mwaa
     assert stack.s3_keys("staged/")
     assert f"reports/{day}/us_daily.html" in stack.s3_keys("reports/")
     # Task logs go to S3 (CloudWatch on MWAA): the api-server shows them without the worker.
-    path = f"/api/v2/dags/{DAG_ID}/dagRuns/{stack.run_id}/taskInstances/load/logs/1"
+    path = (
+        f"/api/v2/dags/{DAG_ID}/dagRuns/{stack.run_id}/taskInstances/load/logs/"
+        f"{tis['load']['try_number']}"
+    )
     events = [str(line.get("event")) for line in stack.airflow.get(path)["content"]]
     assert any(event.startswith(f"Loaded as of {day}") for event in events), events
 

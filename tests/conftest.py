@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 from local_aws import AWS_CLIENT_ARGS, moto_server
 from local_postgres import airflow_connection_json, fresh_database, server
 
+from covid19_common.names import DAG_ID
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The DAG folder, as on MWAA: dags/ and include/ side by side; its .airflowignore parses dags/.
 DAG_FOLDER = REPO_ROOT
@@ -107,7 +109,7 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[object]:
     try:
         return (yield)
     finally:
-        if item.stash.get(_DEADLINE, None) is not None:
+        if _DEADLINE in item.stash:
             del item.stash[_DEADLINE]
             faulthandler.cancel_dump_traceback_later()
 
@@ -478,7 +480,7 @@ def scheduler_dag(airflow_db: None) -> Iterator[Any]:
 
     def no_runs() -> None:  # other suites' dag.test() runs share this database
         with create_session() as session:
-            session.execute(delete(DagRun).where(DagRun.dag_id == "covid19_etl"))
+            session.execute(delete(DagRun).where(DagRun.dag_id == DAG_ID))
 
     DagBundlesManager().sync_bundles_to_db()
     bag = DagBag(dag_folder=str(DAG_FOLDER))
@@ -486,7 +488,7 @@ def scheduler_dag(airflow_db: None) -> Iterator[Any]:
     no_runs()
     with create_session() as session:
         session.execute(update(DagModel).values(is_paused=False))
-        dag = SerializedDagModel.get_dag("covid19_etl", session=session)
+        dag = SerializedDagModel.get_dag(DAG_ID, session=session)
     yield dag
     no_runs()
     with create_session() as session:
@@ -518,7 +520,7 @@ def covid19_dag(airflow_db: None) -> Any:
 
     bag = DagBag(dag_folder=str(DAG_FOLDER))
     assert not bag.import_errors, bag.import_errors
-    return bag.get_dag("covid19_etl")
+    return bag.get_dag(DAG_ID)
 
 
 @pytest.fixture
@@ -548,11 +550,11 @@ _UI_CLEAR_TASK = {  # the Clear dialog's defaults (only "Downstream" selected)
 }
 
 
-def ui_clear_task(airflow: Any, run: dict, task: str, dag_id: str = "covid19_etl") -> None:
+def ui_clear_task(airflow: Any, run: dict, task: str) -> None:
     """Clear ``task`` of ``run`` as the UI's Clear button does, with the dialog's defaults."""
     airflow.call(
         "POST",
-        f"/api/v2/dags/{dag_id}/clearTaskInstances",
+        f"/api/v2/dags/{DAG_ID}/clearTaskInstances",
         {**_UI_CLEAR_TASK, "dag_run_id": run["dag_run_id"], "task_ids": [[task, -1]]},
     )
 
